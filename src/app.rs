@@ -1,0 +1,339 @@
+//! The run: source → decode → flow table → tracker → events → renderer, then the exit status.
+
+use std::io::{self, BufWriter, IsTerminal};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use crate::cli::{split_inputs, Cli, ColorChoice, Command, Options};
+use crate::decode::decode;
+use crate::event::Event;
+use crate::flow::{FlowConfig, FlowTable};
+use crate::render::json::JsonRenderer;
+use crate::render::table::{ConnTable, TableRenderer};
+use crate::render::text::TextRenderer;
+use crate::render::{Format, Renderer};
+use crate::source::file::CaptureFile;
+use crate::source::filter::PacketFilter;
+use crate::source::live::LiveCapture;
+use crate::source::{Flow, RawPacket};
+use crate::summary::Summary;
+use crate::tcp::conn::TrackerConfig;
+use crate::tcp::report::FailOn;
+use crate::time::{Duration, TimeFormatter, Timestamp};
+
+/// Exit statuses (see `--help`).
+pub const EXIT_OK: u8 = 0;
+pub const EXIT_FAIL_ON: u8 = 1;
+pub const EXIT_ERROR: u8 = 2;
+
+/// Everything between a packet and the renderer.
+struct Pipeline {
+    table: FlowTable,
+    renderer: Box<dyn Renderer>,
+    summary: Summary,
+    events: Vec<Event>,
+    packets_view: bool,
+    fail_on: Vec<FailOn>,
+    filter: Option<PacketFilter>,
+    frame: u64,
+    /// Flush after each packet that produced output (live capture).
+    live: bool,
+    count_limit: Option<u64>,
+    /// Set when writing the output failed (a closed pipe ends the run quietly).
+    output_error: Option<io::Error>,
+    filter_error: Option<String>,
+}
+
+impl Pipeline {
+    fn packet(&mut self, p: RawPacket) -> Flow {
+        self.frame += 1;
+        self.summary.packets += 1;
+        self.summary.count_packet_time(p.ts);
+        let r = self.analyse(&p);
+        if let Err(e) = r {
+            self.output_error = Some(e);
+            return Flow::Stop;
+        }
+        if self.filter_error.is_some() {
+            return Flow::Stop;
+        }
+        match self.count_limit {
+            Some(n) if self.summary.packets >= n => Flow::Stop,
+            _ => Flow::Continue,
+        }
+    }
+
+    fn analyse(&mut self, p: &RawPacket) -> io::Result<()> {
+        if let Some(f) = self.filter.as_mut() {
+            match f.matches(p.link, p.data) {
+                Ok(true) => {}
+                Ok(false) => {
+                    self.summary.filtered_out += 1;
+                    return Ok(());
+                }
+                Err(e) => {
+                    self.filter_error = Some(e);
+                    return Ok(());
+                }
+            }
+        }
+        // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
+        self.table.advance(p.ts, &mut self.events);
+        self.drain()?;
+        match decode(p.link, p.data, p.ts, self.frame) {
+            Err(skip) => self.summary.count_skip(skip),
+            Ok(seg) => {
+                self.summary.tcp_segments += 1;
+                let (id, obs) = self.table.segment(&seg, &mut self.events);
+                if self.packets_view
+                    && let Some(c) = self.table.get(id)
+                {
+                    self.renderer.segment(&seg, c, &obs)?;
+                }
+                self.drain()?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders pending events, then the connections that are over.
+    fn drain(&mut self) -> io::Result<()> {
+        let wrote = !self.events.is_empty();
+        for ev in self.events.drain(..) {
+            if let Some(c) = self.table.get(ev.conn) {
+                self.renderer.event(&ev, c)?;
+            }
+        }
+        for c in self.table.take_retired() {
+            self.summary.count_connection(&c);
+            let matched: Vec<&'static str> = self
+                .fail_on
+                .iter()
+                .filter(|k| k.matches(&c))
+                .map(|k| k.name())
+                .collect();
+            if !matched.is_empty() {
+                self.summary
+                    .failures
+                    .push((c.id, c.client.to_string(), c.server.to_string(), matched));
+            }
+            self.renderer.connection(&c)?;
+        }
+        if self.live && (wrote || self.packets_view) {
+            self.renderer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// The input is over at `end`.
+    fn finish(&mut self, end: Timestamp) -> io::Result<()> {
+        self.table.finish(end, &mut self.events);
+        self.drain()?;
+        self.renderer.finish(&self.summary)
+    }
+}
+
+fn color_enabled(choice: ColorChoice) -> bool {
+    match choice {
+        ColorChoice::Always => true,
+        ColorChoice::Never => false,
+        ColorChoice::Auto => {
+            io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        }
+    }
+}
+
+fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer> {
+    let out = BufWriter::with_capacity(1 << 16, io::stdout());
+    let tf = TimeFormatter::new(opts.time, nanosecond);
+    let mut table = ConnTable::new(tf);
+    table.fit_terminal = io::stdout().is_terminal();
+    let tw = Duration::from_secs_f64(opts.time_wait);
+    match opts.format {
+        Format::Text => Box::new(TextRenderer::new(out, tf, table, tw, color_enabled(opts.color))),
+        Format::Table => Box::new(TableRenderer::new(out, table)),
+        Format::Json => Box::new(JsonRenderer::new(out)),
+    }
+}
+
+fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> Pipeline {
+    let tw = Duration::from_secs_f64(opts.time_wait);
+    let config = FlowConfig {
+        tracker: TrackerConfig { time_wait: tw },
+        ..FlowConfig::default()
+    };
+    Pipeline {
+        table: FlowTable::new(config),
+        renderer: make_renderer(opts, nanosecond),
+        summary: Summary::default(),
+        events: Vec::new(),
+        packets_view: opts.packets,
+        fail_on: opts.fail_on.clone(),
+        filter,
+        frame: 0,
+        live: false,
+        count_limit: None,
+        output_error: None,
+        filter_error: None,
+    }
+}
+
+fn error(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("tcpscope: {msg}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+pub fn run(cli: Cli) -> ExitCode {
+    if !(cli.opts.time_wait.is_finite() && cli.opts.time_wait >= 0.0) {
+        return error("--time-wait must be a number of seconds, 0 or more");
+    }
+    match &cli.command {
+        Command::Read { words } => run_read(&cli.opts, words),
+        Command::Live {
+            interface,
+            filter,
+            count,
+            duration,
+            write,
+        } => run_live(&cli.opts, interface, filter, *count, *duration, write.as_deref()),
+    }
+}
+
+/// The exit status once output is written: 2 for a read error, 1 for `--fail-on` matches.
+fn conclude(p: &mut Pipeline, read_error: Option<String>) -> ExitCode {
+    if let Some(e) = p.output_error.take()
+        && e.kind() != io::ErrorKind::BrokenPipe
+    {
+        return error(format!("cannot write the output: {e}"));
+    }
+    if let Some(e) = read_error {
+        return error(e);
+    }
+    if !p.summary.failures.is_empty() {
+        let list: Vec<String> = p
+            .summary
+            .failures
+            .iter()
+            .map(|(id, c, s, kinds)| format!("#{id} {c} → {s} ({})", kinds.join(", ")))
+            .collect();
+        eprintln!(
+            "tcpscope: --fail-on matched {} connection(s): {}",
+            list.len(),
+            list.join("; ")
+        );
+        return ExitCode::from(EXIT_FAIL_ON);
+    }
+    ExitCode::from(EXIT_OK)
+}
+
+fn run_read(opts: &Options, words: &[String]) -> ExitCode {
+    let (paths, filter_words) = split_inputs(words);
+    if paths.iter().filter(|p| *p == "-").count() > 1 {
+        return error("stdin (-) can be read only once");
+    }
+    let filter = if filter_words.is_empty() {
+        None
+    } else {
+        match PacketFilter::new(&filter_words.join(" ")) {
+            Ok(f) => Some(f),
+            Err(e) => return error(e),
+        }
+    };
+    // Open the first file before any output, so a wrong path is a clean one-line error.
+    let first = match CaptureFile::open(&paths[0]) {
+        Ok(f) => f,
+        Err(e) => return error(e),
+    };
+    let mut p = pipeline(opts, first.nanosecond(), filter);
+    let mut read_error = None;
+    let mut next = Some(first);
+    let mut rest = paths[1..].iter();
+    while let Some(mut file) = next.take() {
+        let r = file.read_all(&mut |pkt| p.packet(pkt));
+        if let Err(e) = r {
+            read_error = Some(e.to_string());
+            break;
+        }
+        if let Some(e) = p.filter_error.take() {
+            read_error = Some(e);
+            break;
+        }
+        if p.output_error.is_some() {
+            break;
+        }
+        next = match rest.next().map(|path| CaptureFile::open(path)) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                read_error = Some(e.to_string());
+                None
+            }
+            None => None,
+        };
+    }
+    p.summary.read_error = read_error.clone();
+    let end = p.summary.last_ts.unwrap_or_default();
+    if p.output_error.is_none()
+        && let Err(e) = p.finish(end)
+    {
+        p.output_error = Some(e);
+    }
+    conclude(&mut p, read_error)
+}
+
+fn run_live(
+    opts: &Options,
+    iface: &str,
+    filter: &[String],
+    count: Option<u64>,
+    duration: Option<f64>,
+    write: Option<&str>,
+) -> ExitCode {
+    let expr = filter.join(" ");
+    let mut cap = match LiveCapture::open(iface, (!expr.is_empty()).then_some(expr.as_str()), write) {
+        Ok(c) => c,
+        Err(e) => return error(e),
+    };
+    let stop = Arc::new(cap.stopper());
+    {
+        let stop = stop.clone();
+        if let Err(e) = ctrlc::set_handler(move || stop()) {
+            return error(format!("cannot install the Ctrl-C handler: {e}"));
+        }
+    }
+    if let Some(secs) = duration {
+        if !(secs.is_finite() && secs > 0.0) {
+            return error("--duration must be a positive number of seconds");
+        }
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs_f64(secs));
+            stop();
+        });
+    }
+    eprintln!(
+        "tcpscope: capturing on {iface}{}; Ctrl-C to stop",
+        if expr.is_empty() {
+            String::new()
+        } else {
+            format!(" ({expr})")
+        }
+    );
+    let mut p = pipeline(opts, true, None);
+    p.live = true;
+    p.count_limit = count;
+    let r = cap.run(&mut |pkt| p.packet(pkt));
+    let read_error = r.err().map(|e| e.to_string());
+    p.summary.live = cap.stats();
+    // Live states are reported as of now, not as of the last packet.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| Timestamp(d.as_nanos() as u64))
+        .unwrap_or_default();
+    let end = p.summary.last_ts.map_or(now, |l| l.max(now));
+    if p.output_error.is_none()
+        && let Err(e) = p.finish(end)
+    {
+        p.output_error = Some(e);
+    }
+    conclude(&mut p, read_error)
+}

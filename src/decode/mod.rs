@@ -1,0 +1,387 @@
+//! Bytes to [`Segment`]: the one place where packet bytes become a typed TCP segment.
+//!
+//! The link layer is stepped over by hand ([`link`]), the IP layer (v4, v6 and its extension
+//! headers) is sliced by etherparse, and the TCP header is read by hand so that a header cut by
+//! a short snap length still yields its fixed 20 bytes. Everything that is not a decodable TCP
+//! segment comes back as a [`Skip`] reason, which the caller counts; nothing here fails a run.
+
+pub mod link;
+
+use std::net::{IpAddr, SocketAddr};
+
+use etherparse::{IpNumber, LaxIpSlice, LenSource};
+
+use crate::tcp::seq::SeqNum;
+use crate::time::Timestamp;
+pub use link::{LinkKind, UnknownLinkType};
+
+/// TCP header flags, all nine bits (real captures carry SYN+FIN, FIN+RST and worse).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpFlags(pub u16);
+
+impl TcpFlags {
+    pub const FIN: u16 = 0x001;
+    pub const SYN: u16 = 0x002;
+    pub const RST: u16 = 0x004;
+    pub const PSH: u16 = 0x008;
+    pub const ACK: u16 = 0x010;
+    pub const URG: u16 = 0x020;
+    pub const ECE: u16 = 0x040;
+    pub const CWR: u16 = 0x080;
+    pub const NS: u16 = 0x100;
+
+    pub fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn syn(self) -> bool {
+        self.has(Self::SYN)
+    }
+    pub fn ack(self) -> bool {
+        self.has(Self::ACK)
+    }
+    pub fn fin(self) -> bool {
+        self.has(Self::FIN)
+    }
+    pub fn rst(self) -> bool {
+        self.has(Self::RST)
+    }
+
+    /// The flags as tcpdump prints them inside `Flags [...]`: `S`, `S.`, `P.`, `F.`, `R.`, `FP.`.
+    pub fn tcpdump(self) -> TcpdumpFlags {
+        TcpdumpFlags(self)
+    }
+
+    /// Compact form used in JSON (`"S."`, `"FP."`), the same letters as tcpdump.
+    pub fn to_letters(self) -> String {
+        self.tcpdump().to_string()
+    }
+}
+
+pub struct TcpdumpFlags(TcpFlags);
+
+impl std::fmt::Display for TcpdumpFlags {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let fl = self.0;
+        // tcpdump's order: F S R P U E W, then "." for ACK; "none" when nothing is set.
+        let mut any = false;
+        for (bit, c) in [
+            (TcpFlags::FIN, 'F'),
+            (TcpFlags::SYN, 'S'),
+            (TcpFlags::RST, 'R'),
+            (TcpFlags::PSH, 'P'),
+            (TcpFlags::URG, 'U'),
+            (TcpFlags::ECE, 'E'),
+            (TcpFlags::CWR, 'W'),
+        ] {
+            if fl.has(bit) {
+                std::fmt::Write::write_char(f, c)?;
+                any = true;
+            }
+        }
+        if fl.ack() {
+            f.write_str(".")?;
+            any = true;
+        }
+        if !any {
+            f.write_str("none")?;
+        }
+        Ok(())
+    }
+}
+
+/// The TCP options tcpscope uses (the rest are skipped).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TcpOptions {
+    pub mss: Option<u16>,
+    pub window_scale: Option<u8>,
+    pub sack_permitted: bool,
+    /// Number of SACK blocks carried.
+    pub sack_blocks: u8,
+    pub timestamp: Option<(u32, u32)>,
+}
+
+/// One TCP segment as seen on the wire: the typed view every later stage works on.
+#[derive(Clone, Copy, Debug)]
+pub struct Segment {
+    pub ts: Timestamp,
+    /// 1-based position of the packet in the capture, non-TCP packets included (as tshark's
+    /// `frame.number`).
+    pub frame: u64,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub seq: SeqNum,
+    pub ack: SeqNum,
+    pub flags: TcpFlags,
+    pub window: u16,
+    /// Payload length from the IP header's length field, not from the captured bytes, so a
+    /// headers-only capture still gives exact sequence accounting.
+    pub payload_len: u32,
+    pub options: TcpOptions,
+    /// The capture holds fewer bytes than the packet had (snap length).
+    pub truncated: bool,
+}
+
+impl Segment {
+    /// Sequence space the segment occupies: payload, plus one each for SYN and FIN.
+    pub fn seq_len(&self) -> u32 {
+        self.payload_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())
+    }
+
+    /// The sequence number after this segment.
+    pub fn seq_end(&self) -> SeqNum {
+        self.seq.add(self.seq_len())
+    }
+}
+
+/// Why a packet produced no TCP segment. Counted and shown in the summary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Skip {
+    /// ARP, LLDP and other non-IP frames.
+    NotIp,
+    Udp,
+    Icmp,
+    /// Any other IP protocol (GRE, ESP, SCTP, …).
+    OtherIpProtocol,
+    /// An IP fragment: tcpscope does not reassemble IP fragments.
+    Fragment,
+    /// The capture cut the packet before the end of the fixed TCP header (or an earlier header).
+    Truncated,
+    /// A header that cannot be right (IPv4 IHL < 5, TCP data offset < 5 or beyond the packet).
+    Malformed,
+}
+
+impl Skip {
+    pub const ALL: [Skip; 7] = [
+        Skip::NotIp,
+        Skip::Udp,
+        Skip::Icmp,
+        Skip::OtherIpProtocol,
+        Skip::Fragment,
+        Skip::Truncated,
+        Skip::Malformed,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Stable name used in JSON and in the summary.
+    pub fn name(self) -> &'static str {
+        match self {
+            Skip::NotIp => "not_ip",
+            Skip::Udp => "udp",
+            Skip::Icmp => "icmp",
+            Skip::OtherIpProtocol => "other_ip_protocol",
+            Skip::Fragment => "ip_fragment",
+            Skip::Truncated => "truncated",
+            Skip::Malformed => "malformed",
+        }
+    }
+}
+
+/// Decodes one captured frame.
+pub fn decode(
+    kind: LinkKind,
+    frame: &[u8],
+    ts: Timestamp,
+    frame_no: u64,
+) -> Result<Segment, Skip> {
+    let ip = match link::strip(kind, frame) {
+        link::LinkPayload::Ip(ip) => ip,
+        link::LinkPayload::Other => return Err(Skip::NotIp),
+        link::LinkPayload::Truncated => return Err(Skip::Truncated),
+    };
+    let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| match e {
+        etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
+        etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::Malformed,
+    })?;
+    let payload = slice.payload();
+    match payload.ip_number {
+        IpNumber::TCP => {}
+        IpNumber::UDP => return Err(Skip::Udp),
+        IpNumber::ICMP | IpNumber::IPV6_ICMP => return Err(Skip::Icmp),
+        _ => return Err(Skip::OtherIpProtocol),
+    }
+    if payload.fragmented {
+        return Err(Skip::Fragment);
+    }
+    let tcp = payload.payload;
+    // Bytes of IP header (and extension headers) in front of the TCP header.
+    let ip_header_len = tcp.as_ptr() as usize - ip.as_ptr() as usize;
+    let declared_ip_len = match (&slice, payload.len_source) {
+        (LaxIpSlice::Ipv4(v4), LenSource::Ipv4HeaderTotalLen) => {
+            Some(usize::from(v4.header().total_len()))
+        }
+        (LaxIpSlice::Ipv6(v6), LenSource::Ipv6HeaderPayloadLen) => {
+            Some(40 + usize::from(v6.header().payload_length()))
+        }
+        // etherparse fell back to the captured length: either the length field is larger than
+        // what was captured (snap length) or it is unusable (0 on TSO captures). Read the field
+        // ourselves to tell the two apart.
+        (LaxIpSlice::Ipv4(v4), _) => {
+            let total = usize::from(v4.header().total_len());
+            (payload.incomplete && total > ip_header_len).then_some(total)
+        }
+        (LaxIpSlice::Ipv6(v6), _) => {
+            let plen = usize::from(v6.header().payload_length());
+            (payload.incomplete && plen > 0).then_some(40 + plen)
+        }
+    };
+    let tcp_len = match declared_ip_len {
+        Some(n) => n.checked_sub(ip_header_len).ok_or(Skip::Malformed)?,
+        None => tcp.len(),
+    };
+    let (src_ip, dst_ip): (IpAddr, IpAddr) = (slice.source_addr(), slice.destination_addr());
+    parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no)
+}
+
+/// Reads the TCP header from `tcp` (the captured bytes) given the segment's real length.
+fn parse_tcp(
+    tcp: &[u8],
+    tcp_len: usize,
+    src_ip: IpAddr,
+    dst_ip: IpAddr,
+    ts: Timestamp,
+    frame: u64,
+) -> Result<Segment, Skip> {
+    if tcp.len() < 20 {
+        return Err(if tcp_len < 20 {
+            Skip::Malformed
+        } else {
+            Skip::Truncated
+        });
+    }
+    let u16_at = |i: usize| u16::from_be_bytes([tcp[i], tcp[i + 1]]);
+    let u32_at = |i: usize| u32::from_be_bytes([tcp[i], tcp[i + 1], tcp[i + 2], tcp[i + 3]]);
+    let data_offset = usize::from(tcp[12] >> 4) * 4;
+    if data_offset < 20 || data_offset > tcp_len {
+        return Err(Skip::Malformed);
+    }
+    let captured_header = &tcp[20..data_offset.min(tcp.len())];
+    Ok(Segment {
+        ts,
+        frame,
+        src: SocketAddr::new(src_ip, u16_at(0)),
+        dst: SocketAddr::new(dst_ip, u16_at(2)),
+        seq: SeqNum(u32_at(4)),
+        ack: SeqNum(u32_at(8)),
+        flags: TcpFlags((u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13])),
+        window: u16_at(14),
+        payload_len: (tcp_len - data_offset) as u32,
+        options: parse_options(captured_header),
+        truncated: tcp.len() < tcp_len,
+    })
+}
+
+/// Walks the option bytes that were captured; a cut or malformed option ends the walk.
+fn parse_options(mut b: &[u8]) -> TcpOptions {
+    let mut o = TcpOptions::default();
+    while let Some(&kind) = b.first() {
+        match kind {
+            0 => break,
+            1 => {
+                b = &b[1..];
+                continue;
+            }
+            _ => {}
+        }
+        let Some(&len) = b.get(1) else { break };
+        let len = usize::from(len);
+        if len < 2 || len > b.len() {
+            break;
+        }
+        let body = &b[2..len];
+        match (kind, body.len()) {
+            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
+            (3, 1) => o.window_scale = Some(body[0]),
+            (4, 0) => o.sack_permitted = true,
+            (5, n) => o.sack_blocks = (n / 8) as u8,
+            (8, 8) => {
+                o.timestamp = Some((
+                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
+                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
+                ))
+            }
+            _ => {}
+        }
+        b = &b[len..];
+    }
+    o
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + IPv4 + TCP, built by hand: 10.0.0.1:40000 > 10.0.0.2:80, SYN, with MSS and
+    /// window-scale options, IPv4 total length covering `extra` payload bytes of which only
+    /// `captured_payload` are present.
+    fn ipv4_frame(extra: u16, captured_payload: usize, flags: u8) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        f.extend_from_slice(&[0x08, 0x00]);
+        let tcp_hdr_len = 28u16;
+        let total = 20 + tcp_hdr_len + extra;
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
+        f.extend_from_slice(&40000u16.to_be_bytes());
+        f.extend_from_slice(&80u16.to_be_bytes());
+        f.extend_from_slice(&1000u32.to_be_bytes());
+        f.extend_from_slice(&0u32.to_be_bytes());
+        f.extend_from_slice(&[(7 << 4), flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
+        f.extend(std::iter::repeat_n(0xaa, captured_payload));
+        f
+    }
+
+    #[test]
+    fn payload_length_comes_from_the_ip_header_when_the_capture_is_cut() {
+        let frame = ipv4_frame(1000, 10, 0x18);
+        let s = decode(LinkKind::Ethernet, &frame, Timestamp(0), 1).unwrap();
+        assert_eq!(s.payload_len, 1000);
+        assert!(s.truncated);
+        assert_eq!(s.flags.tcpdump().to_string(), "P.");
+        assert_eq!(s.options.mss, Some(1460));
+        assert_eq!(s.options.window_scale, Some(7));
+        assert_eq!(s.src.to_string(), "10.0.0.1:40000");
+    }
+
+    #[test]
+    fn syn_occupies_one_sequence_number() {
+        let frame = ipv4_frame(0, 0, 0x02);
+        let s = decode(LinkKind::Ethernet, &frame, Timestamp(0), 1).unwrap();
+        assert_eq!(s.seq_len(), 1);
+        assert_eq!(s.seq_end(), SeqNum(1001));
+        assert_eq!(s.flags.tcpdump().to_string(), "S");
+    }
+
+    #[test]
+    fn cut_inside_the_tcp_header_is_truncated_not_an_error() {
+        let frame = ipv4_frame(0, 0, 0x02);
+        assert_eq!(
+            decode(LinkKind::Ethernet, &frame[..40], Timestamp(0), 1).unwrap_err(),
+            Skip::Truncated
+        );
+    }
+
+    #[test]
+    fn data_offset_below_five_is_malformed() {
+        let mut frame = ipv4_frame(0, 0, 0x02);
+        frame[14 + 20 + 12] = 4 << 4;
+        assert_eq!(
+            decode(LinkKind::Ethernet, &frame, Timestamp(0), 1).unwrap_err(),
+            Skip::Malformed
+        );
+    }
+
+    #[test]
+    fn flags_print_like_tcpdump() {
+        let f = |b| TcpFlags(b).tcpdump().to_string();
+        assert_eq!(f(0x012), "S.");
+        assert_eq!(f(0x011), "F.");
+        assert_eq!(f(0x019), "FP.");
+        assert_eq!(f(0x004), "R");
+        assert_eq!(f(0x014), "R.");
+        assert_eq!(f(0x010), ".");
+        assert_eq!(f(0x000), "none");
+    }
+}

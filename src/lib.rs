@@ -1,0 +1,16 @@
+//! tcpscope: reads packet captures and explains each TCP connection's life.
+//!
+//! Read top-down, the pipeline is: [`source`] (files, stdin, live interfaces) → [`decode`]
+//! (bytes to [`decode::Segment`]) → [`flow`] (4-tuple to connection) → [`tcp`] (the per-connection
+//! tracker, pure) → [`event`] → [`render`] (text, table, JSON) → [`cli`] and [`app`].
+
+pub mod app;
+pub mod cli;
+pub mod decode;
+pub mod event;
+pub mod flow;
+pub mod render;
+pub mod source;
+pub mod summary;
+pub mod tcp;
+pub mod time;

@@ -1,0 +1,153 @@
+//! `--format text`: a timeline with one line per event (and, with `--packets`, one line per
+//! segment in tcpdump's style), then the connection table and the summary.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+
+use rustc_hash::FxHashSet;
+
+use crate::decode::Segment;
+use crate::event::{Event, EventKind};
+use crate::render::table::{write_summary, ConnTable};
+use crate::render::{words, Renderer};
+use crate::summary::Summary;
+use crate::tcp::conn::{Observation, RetransKind};
+use crate::tcp::Connection;
+use crate::time::{Duration, TimeFormatter};
+
+pub struct TextRenderer<W: Write> {
+    out: W,
+    tf: TimeFormatter,
+    table: ConnTable,
+    time_wait: Duration,
+    color: bool,
+    /// Connections whose header line has been printed (dropped when they are over).
+    announced: FxHashSet<u64>,
+}
+
+const RED: &str = "\x1b[31m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+impl<W: Write> TextRenderer<W> {
+    pub fn new(out: W, tf: TimeFormatter, table: ConnTable, time_wait: Duration, color: bool) -> Self {
+        TextRenderer {
+            out,
+            tf,
+            table,
+            time_wait,
+            color,
+            announced: FxHashSet::default(),
+        }
+    }
+
+    fn announce(&mut self, c: &Connection) -> io::Result<()> {
+        if self.announced.insert(c.id) {
+            let (b, r) = if self.color { (BOLD, RESET) } else { ("", "") };
+            writeln!(
+                self.out,
+                "{b}#{} {} → {}{}{r}",
+                c.id,
+                c.client,
+                c.server,
+                if c.roles == crate::tcp::conn::Roles::Inferred {
+                    " (roles inferred)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// tcpdump's address form: `10.0.0.1.40000`, `fd00::1.8899`.
+fn tcpdump_addr(a: &SocketAddr) -> String {
+    format!("{}.{}", a.ip(), a.port())
+}
+
+impl<W: Write> Renderer for TextRenderer<W> {
+    fn segment(&mut self, seg: &Segment, c: &Connection, obs: &Observation) -> io::Result<()> {
+        self.announce(c)?;
+        let from = c.endpoint(obs.from);
+        let to = c.endpoint(obs.from.peer());
+        let f = seg.flags;
+        self.tf.write(&mut self.out, seg.ts)?;
+        let ipv = if seg.src.is_ipv4() { "IP" } else { "IP6" };
+        write!(
+            self.out,
+            "  #{} {ipv} {} > {}: Flags [{}]",
+            c.id,
+            tcpdump_addr(&seg.src),
+            tcpdump_addr(&seg.dst),
+            f.tcpdump()
+        )?;
+        // As tcpdump: absolute numbers on SYNs, relative to each side's ISN afterwards.
+        let (seq, ack) = if f.syn() {
+            (seg.seq.0, seg.ack.0)
+        } else {
+            (from.rel(seg.seq), to.rel(seg.ack))
+        };
+        if seg.payload_len > 0 {
+            write!(self.out, ", seq {seq}:{}", seq.wrapping_add(seg.payload_len))?;
+        } else if f.syn() || f.fin() || f.rst() {
+            write!(self.out, ", seq {seq}")?;
+        }
+        if f.ack() {
+            write!(self.out, ", ack {ack}")?;
+        }
+        write!(self.out, ", win {}, length {}", seg.window, seg.payload_len)?;
+        let tag = match obs.retransmission {
+            Some(RetransKind::Syn) => " [SYN retransmission]",
+            Some(RetransKind::SynAck) => " [SYN-ACK retransmission]",
+            Some(RetransKind::Data) => " [retransmission]",
+            Some(RetransKind::Fin) => " [FIN retransmission]",
+            None if obs.ignored.is_some() => " [ignored by the receiver]",
+            None if obs.keepalive => " [keep-alive]",
+            None => "",
+        };
+        let st = c.states();
+        writeln!(self.out, "{tag}  (client {}, server {})", st[0], st[1])
+    }
+
+    fn event(&mut self, ev: &Event, c: &Connection) -> io::Result<()> {
+        self.announce(c)?;
+        let (pre, post) = match (&ev.kind, self.color) {
+            (EventKind::Reset { .. }, true) => (RED, RESET),
+            (
+                EventKind::SynRetransmission { .. }
+                | EventKind::SynAckRetransmission { .. }
+                | EventKind::DataRetransmission { .. }
+                | EventKind::FinRetransmission { .. },
+                true,
+            ) => (YELLOW, RESET),
+            _ => ("", ""),
+        };
+        self.tf.write(&mut self.out, ev.ts)?;
+        writeln!(
+            self.out,
+            "  #{} {pre}{}{post}  → {}",
+            ev.conn,
+            words::sentence(ev, &self.tf, self.time_wait),
+            words::states(ev)
+        )
+    }
+
+    fn connection(&mut self, c: &Connection) -> io::Result<()> {
+        self.announced.remove(&c.id);
+        self.table.add(c);
+        Ok(())
+    }
+
+    fn finish(&mut self, s: &Summary) -> io::Result<()> {
+        writeln!(self.out)?;
+        self.table.write_table(&mut self.out)?;
+        write_summary(&mut self.out, s, &self.tf)?;
+        self.out.flush()
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}

@@ -1,0 +1,423 @@
+//! Capture files: classic pcap (either byte order, µs or ns), pcapng (any number of sections and
+//! interfaces, each with its own link type and time resolution), either of them gzip-compressed,
+//! from a path or from stdin (`-`).
+//!
+//! Classic pcap is read by hand (a 24-byte header, then 16-byte record headers): it is the
+//! common case, and the hand loop is the fastest reader measured. pcapng goes through
+//! pcap-parser. libpcap is not used for files because it refuses pcapng files whose interfaces
+//! have different link types.
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read};
+
+use pcap_parser::pcapng::Block;
+use pcap_parser::traits::PcapReaderIterator;
+use pcap_parser::{PcapBlockOwned, PcapError, PcapNGReader};
+
+use crate::decode::LinkKind;
+use crate::source::{Flow, RawPacket, SourceError};
+use crate::time::Timestamp;
+
+const BUF_SIZE: usize = 1 << 20;
+/// Largest record accepted, whatever the header's snap length says (libpcap's limit).
+const MAX_RECORD: u32 = 262_144;
+
+enum Format {
+    Pcap(PcapHeader),
+    PcapNg(Box<PcapNGReader<Box<dyn BufRead>>>, NgState),
+}
+
+#[derive(Clone, Copy)]
+struct PcapHeader {
+    big_endian: bool,
+    nanos: bool,
+    snaplen: u32,
+    link: LinkKind,
+}
+
+#[derive(Default)]
+struct NgState {
+    /// Interfaces of the current section: link type (or the unsupported number) and clock.
+    interfaces: Vec<NgInterface>,
+}
+
+struct NgInterface {
+    link: Result<LinkKind, u32>,
+    /// Time units per second (if_tsresol) and offset in seconds (if_tsoffset).
+    units_per_sec: u64,
+    offset_secs: i64,
+}
+
+/// An open capture file.
+pub struct CaptureFile {
+    path: String,
+    reader: Option<Box<dyn BufRead>>,
+    format: Format,
+    packets: u64,
+    nanosecond: bool,
+}
+
+fn open_reader(path: &str) -> Result<Box<dyn BufRead>, SourceError> {
+    let raw: Box<dyn Read> = if path == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(File::open(path).map_err(|source| SourceError::Open {
+            path: path.to_string(),
+            source,
+        })?)
+    };
+    let mut r: Box<dyn BufRead> = Box::new(BufReader::with_capacity(BUF_SIZE, raw));
+    let head = r.fill_buf().map_err(|source| SourceError::Open {
+        path: path.to_string(),
+        source,
+    })?;
+    if head.starts_with(&[0x1f, 0x8b]) {
+        r = Box::new(BufReader::with_capacity(
+            BUF_SIZE,
+            flate2::bufread::MultiGzDecoder::new(r),
+        ));
+    }
+    Ok(r)
+}
+
+impl CaptureFile {
+    /// Opens `path` (`-` for stdin) and reads the file header.
+    pub fn open(path: &str) -> Result<CaptureFile, SourceError> {
+        let mut reader = open_reader(path)?;
+        let corrupt = |what: String| SourceError::Corrupt {
+            path: path.to_string(),
+            what,
+        };
+        let mut magic = [0u8; 4];
+        let head = reader.fill_buf().map_err(|e| corrupt(e.to_string()))?;
+        if head.is_empty() {
+            return Err(corrupt("empty file".into()));
+        }
+        if head.len() < 4 {
+            return Err(SourceError::NotACapture { path: path.into() });
+        }
+        magic.copy_from_slice(&head[..4]);
+        let format = match magic {
+            [0xa1, 0xb2, 0xc3, 0xd4]
+            | [0xd4, 0xc3, 0xb2, 0xa1]
+            | [0xa1, 0xb2, 0x3c, 0x4d]
+            | [0x4d, 0x3c, 0xb2, 0xa1] => {
+                let mut hdr = [0u8; 24];
+                reader.read_exact(&mut hdr).map_err(|_| {
+                    corrupt("truncated: the file ends inside the 24-byte pcap header".into())
+                })?;
+                Format::Pcap(parse_pcap_header(path, &hdr)?)
+            }
+            [0x0a, 0x0d, 0x0d, 0x0a] => {
+                let ng = PcapNGReader::new(BUF_SIZE, reader)
+                    .map_err(|e| corrupt(format!("invalid pcapng section header: {e:?}")))?;
+                return CaptureFile::from_pcapng(path, ng);
+            }
+            [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => {
+                return Err(SourceError::Unsupported {
+                    path: path.into(),
+                    what: "Kuznetzov's modified pcap".into(),
+                });
+            }
+            [b's', b'n', b'o', b'o'] => {
+                return Err(SourceError::Unsupported {
+                    path: path.into(),
+                    what: "Solaris snoop (convert it with: editcap -F pcap IN OUT)".into(),
+                });
+            }
+            _ => return Err(SourceError::NotACapture { path: path.into() }),
+        };
+        let nanosecond = matches!(format, Format::Pcap(h) if h.nanos);
+        Ok(CaptureFile {
+            path: path.to_string(),
+            reader: Some(reader),
+            format,
+            packets: 0,
+            nanosecond,
+        })
+    }
+
+    fn from_pcapng(
+        path: &str,
+        ng: PcapNGReader<Box<dyn BufRead>>,
+    ) -> Result<CaptureFile, SourceError> {
+        let mut file = CaptureFile {
+            path: path.to_string(),
+            reader: None,
+            format: Format::PcapNg(Box::new(ng), NgState::default()),
+            packets: 0,
+            nanosecond: false,
+        };
+        // Read up to the first packet so the time resolution is known before any output.
+        file.read_pcapng(&mut |_| Flow::Stop, true)?;
+        Ok(file)
+    }
+
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Does the file carry nanosecond timestamps (so they are printed with 9 digits)?
+    pub fn nanosecond(&self) -> bool {
+        self.nanosecond
+    }
+
+    /// Hands every packet to `f` until the end of the file or until `f` says stop. Returns the
+    /// number of packets read from this file.
+    pub fn read_all(&mut self, f: &mut dyn FnMut(RawPacket) -> Flow) -> Result<u64, SourceError> {
+        match self.format {
+            Format::Pcap(h) => self.read_pcap(h, f)?,
+            Format::PcapNg(..) => self.read_pcapng(f, false)?,
+        }
+        Ok(self.packets)
+    }
+
+    fn read_pcap(
+        &mut self,
+        h: PcapHeader,
+        f: &mut dyn FnMut(RawPacket) -> Flow,
+    ) -> Result<(), SourceError> {
+        let reader = self.reader.as_mut().expect("pcap has a reader");
+        let mut rec = [0u8; 16];
+        let mut data = vec![0u8; 65536];
+        let u32_at = |b: &[u8], i: usize| {
+            let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
+            if h.big_endian {
+                u32::from_be_bytes(v)
+            } else {
+                u32::from_le_bytes(v)
+            }
+        };
+        loop {
+            match read_full(reader, &mut rec) {
+                Ok(0) => return Ok(()),
+                Ok(16) => {}
+                Ok(_) => {
+                    return Err(SourceError::Truncated {
+                        path: self.path.clone(),
+                        packets: self.packets,
+                    });
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
+            let (secs, frac) = (u32_at(&rec, 0), u32_at(&rec, 4));
+            let (caplen, wire_len) = (u32_at(&rec, 8), u32_at(&rec, 12));
+            if caplen > MAX_RECORD.max(h.snaplen) {
+                return Err(SourceError::Corrupt {
+                    path: self.path.clone(),
+                    what: format!(
+                        "corrupt packet record {}: captured length {caplen} is larger than the snap length {} (after {} good packets)",
+                        self.packets + 1,
+                        h.snaplen,
+                        self.packets
+                    ),
+                });
+            }
+            let caplen = caplen as usize;
+            if data.len() < caplen {
+                data.resize(caplen, 0);
+            }
+            match read_full(reader, &mut data[..caplen]) {
+                Ok(n) if n == caplen => {}
+                Ok(_) => {
+                    return Err(SourceError::Truncated {
+                        path: self.path.clone(),
+                        packets: self.packets,
+                    });
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
+            self.packets += 1;
+            // A sub-second field past one second (seen in the wild) carries into the seconds.
+            let ts = if h.nanos {
+                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac))
+            } else {
+                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac) * 1000)
+            };
+            let pkt = RawPacket {
+                ts,
+                wire_len,
+                data: &data[..caplen],
+                link: h.link,
+            };
+            if f(pkt) == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    fn read_pcapng(
+        &mut self,
+        f: &mut dyn FnMut(RawPacket) -> Flow,
+        until_first_packet: bool,
+    ) -> Result<(), SourceError> {
+        let path = self.path.clone();
+        let Format::PcapNg(reader, state) = &mut self.format else {
+            unreachable!("read_pcapng on a pcap file")
+        };
+        let corrupt = |what: String| SourceError::Corrupt {
+            path: path.clone(),
+            what,
+        };
+        loop {
+            let (offset, block) = match reader.next() {
+                Ok(x) => x,
+                Err(PcapError::Eof) => return Ok(()),
+                Err(PcapError::Incomplete(_)) => {
+                    reader
+                        .refill()
+                        .map_err(|e| corrupt(format!("read error: {e:?}")))?;
+                    continue;
+                }
+                Err(PcapError::UnexpectedEof) => {
+                    return Err(SourceError::Truncated {
+                        path,
+                        packets: self.packets,
+                    });
+                }
+                Err(PcapError::BufferTooSmall) => {
+                    return Err(corrupt(format!(
+                        "corrupt pcapng block after {} packets: longer than {BUF_SIZE} bytes",
+                        self.packets
+                    )));
+                }
+                Err(e) => {
+                    return Err(corrupt(format!(
+                        "corrupt pcapng block after {} packets: {e:?}",
+                        self.packets
+                    )));
+                }
+            };
+            let PcapBlockOwned::NG(block) = block else {
+                reader.consume(offset);
+                continue;
+            };
+            // (interface, ts units, data, wire length) of a packet block.
+            let packet = match &block {
+                Block::SectionHeader(_) => {
+                    state.interfaces.clear();
+                    None
+                }
+                Block::InterfaceDescription(idb) => {
+                    let units = idb.ts_resolution().unwrap_or(1_000_000);
+                    if units > 1_000_000 {
+                        self.nanosecond = true;
+                    }
+                    state.interfaces.push(NgInterface {
+                        link: LinkKind::from_link_type(idb.linktype.0 as u32)
+                            .map_err(|_| idb.linktype.0 as u32),
+                        units_per_sec: units.max(1),
+                        offset_secs: idb.if_tsoffset,
+                    });
+                    None
+                }
+                // The blocks' data is padded to 32 bits: cut it to the captured length.
+                Block::EnhancedPacket(epb) => Some((
+                    epb.if_id as usize,
+                    (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low),
+                    &epb.data[..(epb.caplen as usize).min(epb.data.len())],
+                    epb.origlen,
+                )),
+                Block::SimplePacket(spb) => Some((
+                    0,
+                    0,
+                    &spb.data[..(spb.origlen as usize).min(spb.data.len())],
+                    spb.origlen,
+                )),
+                _ => None,
+            };
+            if let Some((if_id, units, data, wire_len)) = packet {
+                if until_first_packet {
+                    return Ok(());
+                }
+                let Some(iface) = state.interfaces.get(if_id) else {
+                    return Err(corrupt(format!(
+                        "packet {} names interface {if_id}, which the file never described",
+                        self.packets + 1
+                    )));
+                };
+                let link = iface.link.map_err(|n| SourceError::LinkType {
+                    path: path.clone(),
+                    source: crate::decode::UnknownLinkType(n),
+                })?;
+                let ns = u128::from(units) * 1_000_000_000 / u128::from(iface.units_per_sec);
+                let ns = (ns as i128 + i128::from(iface.offset_secs) * 1_000_000_000).max(0);
+                self.packets += 1;
+                let pkt = RawPacket {
+                    ts: Timestamp(ns as u64),
+                    wire_len,
+                    data,
+                    link,
+                };
+                let flow = f(pkt);
+                reader.consume(offset);
+                if flow == Flow::Stop {
+                    return Ok(());
+                }
+                continue;
+            }
+            reader.consume(offset);
+        }
+    }
+
+    fn io_error(&self, e: io::Error) -> SourceError {
+        SourceError::Corrupt {
+            path: self.path.clone(),
+            what: format!("read error after {} packets: {e}", self.packets),
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; returns how many bytes were read.
+fn read_full(r: &mut dyn BufRead, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+fn parse_pcap_header(path: &str, h: &[u8; 24]) -> Result<PcapHeader, SourceError> {
+    let big_endian = h[0] == 0xa1;
+    let nanos = matches!(h[..4], [0xa1, 0xb2, 0x3c, 0x4d] | [0x4d, 0x3c, 0xb2, 0xa1]);
+    let u16_at = |i: usize| {
+        let v = [h[i], h[i + 1]];
+        if big_endian {
+            u16::from_be_bytes(v)
+        } else {
+            u16::from_le_bytes(v)
+        }
+    };
+    let u32_at = |i: usize| {
+        let v = [h[i], h[i + 1], h[i + 2], h[i + 3]];
+        if big_endian {
+            u32::from_be_bytes(v)
+        } else {
+            u32::from_le_bytes(v)
+        }
+    };
+    let (major, minor) = (u16_at(4), u16_at(6));
+    if major != 2 {
+        return Err(SourceError::Corrupt {
+            path: path.into(),
+            what: format!("invalid pcap file: version {major}.{minor} (only 2.x exists)"),
+        });
+    }
+    // The upper bits of the link-type field carry FCS information, not the link type.
+    let link_type = u32_at(20) & 0x0fff_ffff;
+    let link = LinkKind::from_link_type(link_type).map_err(|source| SourceError::LinkType {
+        path: path.into(),
+        source,
+    })?;
+    Ok(PcapHeader {
+        big_endian,
+        nanos,
+        snaplen: u32_at(16),
+        link,
+    })
+}

@@ -1,0 +1,92 @@
+//! Run-wide counts: packets read, what was skipped and why, connections by outcome.
+
+use crate::decode::Skip;
+use crate::tcp::report::{self, Close, HandshakeStatus};
+use crate::tcp::Connection;
+use crate::time::Timestamp;
+
+/// libpcap's counters for a live capture.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct CaptureStats {
+    pub received: u64,
+    pub dropped: u64,
+    pub if_dropped: u64,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    pub packets: u64,
+    /// Packets the BPF filter rejected (files only; live filtering happens in the kernel).
+    pub filtered_out: u64,
+    pub tcp_segments: u64,
+    pub skipped: [u64; Skip::ALL.len()],
+    pub connections: u64,
+    pub handshakes: [u64; 5],
+    pub closes: [u64; 6],
+    pub resets: u64,
+    pub retransmissions: u64,
+    pub port_reuses: u64,
+    pub first_ts: Option<Timestamp>,
+    pub last_ts: Option<Timestamp>,
+    pub live: Option<CaptureStats>,
+    /// The reason reading stopped early, if it did.
+    pub read_error: Option<String>,
+    /// `--fail-on` matches: (connection id, client, server, kinds).
+    pub failures: Vec<(u64, String, String, Vec<&'static str>)>,
+}
+
+pub const HANDSHAKES: [HandshakeStatus; 5] = [
+    HandshakeStatus::Complete,
+    HandshakeStatus::Refused,
+    HandshakeStatus::Unanswered,
+    HandshakeStatus::Incomplete,
+    HandshakeStatus::NotSeen,
+];
+
+pub const CLOSES: [Close; 6] = [
+    Close::FourWay,
+    Close::ThreeSegment,
+    Close::Simultaneous,
+    Close::Reset,
+    Close::Refused,
+    Close::None,
+];
+
+impl Summary {
+    pub fn count_packet_time(&mut self, ts: Timestamp) {
+        if self.first_ts.is_none_or(|f| ts < f) {
+            self.first_ts = Some(ts);
+        }
+        if self.last_ts.is_none_or(|l| ts > l) {
+            self.last_ts = Some(ts);
+        }
+    }
+
+    pub fn count_skip(&mut self, s: Skip) {
+        self.skipped[s.index()] += 1;
+    }
+
+    pub fn undecodable(&self) -> u64 {
+        self.skipped.iter().sum()
+    }
+
+    /// Adds a connection that has been closed out.
+    pub fn count_connection(&mut self, c: &Connection) {
+        self.connections += 1;
+        let h = report::handshake_status(c);
+        if let Some(i) = HANDSHAKES.iter().position(|&x| x == h) {
+            self.handshakes[i] += 1;
+        }
+        let k = report::close(c);
+        if let Some(i) = CLOSES.iter().position(|&x| x == k) {
+            self.closes[i] += 1;
+        }
+        if c.reset.is_some() {
+            self.resets += 1;
+        }
+        if c.reused_from.is_some() {
+            self.port_reuses += 1;
+        }
+        self.retransmissions += u64::from(c.retransmissions().total());
+    }
+}
