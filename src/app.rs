@@ -4,7 +4,7 @@ use std::io::{self, BufWriter, IsTerminal};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use crate::cli::{split_inputs, Cli, ColorChoice, Command, Options};
+use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
 use crate::decode::decode;
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowTable};
@@ -113,9 +113,12 @@ impl Pipeline {
                 .map(|k| k.name())
                 .collect();
             if !matched.is_empty() {
-                self.summary
-                    .failures
-                    .push((c.id, c.client.to_string(), c.server.to_string(), matched));
+                self.summary.failures.push((
+                    c.id,
+                    c.client.to_string(),
+                    c.server.to_string(),
+                    matched,
+                ));
             }
             self.renderer.connection(&c)?;
         }
@@ -150,7 +153,13 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer> {
     table.fit_terminal = io::stdout().is_terminal();
     let tw = Duration::from_secs_f64(opts.time_wait);
     match opts.format {
-        Format::Text => Box::new(TextRenderer::new(out, tf, table, tw, color_enabled(opts.color))),
+        Format::Text => Box::new(TextRenderer::new(
+            out,
+            tf,
+            table,
+            tw,
+            color_enabled(opts.color),
+        )),
         Format::Table => Box::new(TableRenderer::new(out, table)),
         Format::Json => Box::new(JsonRenderer::new(out)),
     }
@@ -195,7 +204,14 @@ pub fn run(cli: Cli) -> ExitCode {
             count,
             duration,
             write,
-        } => run_live(&cli.opts, interface, filter, *count, *duration, write.as_deref()),
+        } => run_live(
+            &cli.opts,
+            interface,
+            filter,
+            *count,
+            *duration,
+            write.as_deref(),
+        ),
     }
 }
 
@@ -289,7 +305,8 @@ fn run_live(
     write: Option<&str>,
 ) -> ExitCode {
     let expr = filter.join(" ");
-    let mut cap = match LiveCapture::open(iface, (!expr.is_empty()).then_some(expr.as_str()), write) {
+    let mut cap = match LiveCapture::open(iface, (!expr.is_empty()).then_some(expr.as_str()), write)
+    {
         Ok(c) => c,
         Err(e) => return error(e),
     };

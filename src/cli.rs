@@ -49,7 +49,13 @@ pub struct Options {
     pub time_wait: f64,
 
     /// Exit 1 if a connection shows any of these (comma-separated); the matches are listed
-    #[arg(long, value_enum, value_delimiter = ',', value_name = "KIND,...", global = true)]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        value_name = "KIND,...",
+        global = true
+    )]
     pub fail_on: Vec<FailOn>,
 
     /// Colour in the text output: auto (a terminal, unless NO_COLOR is set), always, never
@@ -128,7 +134,13 @@ mod tests {
     #[test]
     fn options_may_follow_the_filter() {
         let cli = Cli::try_parse_from([
-            "tcpscope", "read", "Cargo.toml", "port", "8899", "--format", "json",
+            "tcpscope",
+            "read",
+            "Cargo.toml",
+            "port",
+            "8899",
+            "--format",
+            "json",
         ])
         .unwrap();
         assert_eq!(cli.opts.format, Format::Json);

@@ -24,38 +24,81 @@ pub enum EventKind {
     /// The first segment of the connection was not a SYN: the capture began mid-connection.
     MidStream,
     /// The 4-tuple was used before by connection `previous`; this SYN starts a new incarnation.
-    PortReuse { previous: u64 },
-    Syn { isn: u32 },
-    SynRetransmission { attempt: u32, gap: Duration, since_first: Duration },
-    SynAck { isn: u32 },
-    SynAckRetransmission { attempt: u32, gap: Duration, since_first: Duration },
+    PortReuse {
+        previous: u64,
+    },
+    Syn {
+        isn: u32,
+    },
+    SynRetransmission {
+        attempt: u32,
+        gap: Duration,
+        since_first: Duration,
+    },
+    SynAck {
+        isn: u32,
+    },
+    SynAckRetransmission {
+        attempt: u32,
+        gap: Duration,
+        since_first: Duration,
+    },
     /// Both sides sent a SYN without ACK before seeing the other's (RFC 9293 Figure 7).
     SimultaneousOpen,
     /// The ACK of the SYN-ACK (or of the crossing SYN-ACKs).
-    HandshakeComplete { rtt: Option<Duration> },
+    HandshakeComplete {
+        rtt: Option<Duration>,
+    },
     /// A FIN. `carries_peer_fin_ack`: it also acknowledges the peer's FIN (three-segment close).
     /// `simultaneous`: it was sent before the peer's FIN arrived.
-    Fin { data_bytes: u32, carries_peer_fin_ack: bool, simultaneous: bool },
-    FinRetransmission { attempt: u32, gap: Duration, ack_was_lost: bool },
+    Fin {
+        data_bytes: u32,
+        carries_peer_fin_ack: bool,
+        simultaneous: bool,
+    },
+    FinRetransmission {
+        attempt: u32,
+        gap: Duration,
+        ack_was_lost: bool,
+    },
     /// `from` acknowledges the peer's FIN.
     FinAcked,
     /// `from` sends data after the peer's FIN: a half-closed connection.
     HalfClose,
-    DataRetransmission { rel_seq: u32, len: u32 },
-    Reset { sender_state: TcpState, receiver_state: TcpState, cause: ResetCause },
+    DataRetransmission {
+        rel_seq: u32,
+        len: u32,
+    },
+    Reset {
+        sender_state: TcpState,
+        receiver_state: TcpState,
+        cause: ResetCause,
+    },
     /// `from` is in TIME_WAIT from `since` until `until` (its ACK of the peer's FIN).
-    TimeWait { since: Timestamp, until: Timestamp },
+    TimeWait {
+        since: Timestamp,
+        until: Timestamp,
+    },
     /// `from`, in TIME_WAIT, acknowledges a retransmitted FIN again; its timer restarts.
-    TimeWaitReack { until: Timestamp },
+    TimeWaitReack {
+        until: Timestamp,
+    },
     TimeWaitExpired,
     /// A new SYN on the same 4-tuple ended `from`'s TIME_WAIT before it expired.
-    TimeWaitEndedBySyn { new_conn: u64 },
+    TimeWaitEndedBySyn {
+        new_conn: u64,
+    },
     /// Both FINs are acknowledged: the close is over.
     CloseComplete,
     /// A segment the receiver must drop (out of window, acking unsent data, no ACK flag…).
-    Ignored { reason: &'static str },
+    Ignored {
+        reason: &'static str,
+    },
     /// The capture ended with `from` still in a live state, entered `for_` ago.
-    StillOpen { state: TcpState, for_: Duration },
+    StillOpen {
+        state: TcpState,
+        for_: Duration,
+    },
 }
 
 impl EventKind {

@@ -29,9 +29,15 @@ pub struct FlowKey {
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
         if seg.src <= seg.dst {
-            FlowKey { lo: seg.src, hi: seg.dst }
+            FlowKey {
+                lo: seg.src,
+                hi: seg.dst,
+            }
         } else {
-            FlowKey { lo: seg.dst, hi: seg.src }
+            FlowKey {
+                lo: seg.dst,
+                hi: seg.src,
+            }
         }
     }
 }
@@ -149,7 +155,7 @@ impl FlowTable {
     fn deadline(&self, conn: &Connection) -> Option<Timestamp> {
         conn.time_wait_deadline().or_else(|| {
             conn.is_finished()
-                .then(|| conn.last_ts.add(self.config.linger))
+                .then(|| conn.last_ts.plus(self.config.linger))
         })
     }
 

@@ -1,8 +1,8 @@
 //! Run-wide counts: packets read, what was skipped and why, connections by outcome.
 
 use crate::decode::Skip;
-use crate::tcp::report::{self, Close, HandshakeStatus};
 use crate::tcp::Connection;
+use crate::tcp::report::{self, Close, HandshakeStatus};
 use crate::time::Timestamp;
 
 /// libpcap's counters for a live capture.

@@ -36,7 +36,7 @@ impl Timestamp {
         Duration(self.0.saturating_sub(earlier.0))
     }
 
-    pub fn add(self, d: Duration) -> Timestamp {
+    pub fn plus(self, d: Duration) -> Timestamp {
         Timestamp(self.0.saturating_add(d.0))
     }
 
@@ -172,10 +172,8 @@ impl TimeFormatter {
             TimeFormat::Local => {
                 write_calendar(&mut buf, ts, local_offset_secs(ts), self.digits, ' ')
             }
-            TimeFormat::Epoch => {
-                fmt::Write::write_fmt(&mut buf, format_args!("{}", ts.secs()))
-                    .and_then(|_| write_fraction(&mut buf, ts.subsec_nanos(), self.digits))
-            }
+            TimeFormat::Epoch => fmt::Write::write_fmt(&mut buf, format_args!("{}", ts.secs()))
+                .and_then(|_| write_fraction(&mut buf, ts.subsec_nanos(), self.digits)),
             TimeFormat::Relative => {
                 let d = ts.since(self.origin.unwrap_or(ts));
                 let rel = Timestamp(d.0);
@@ -215,7 +213,10 @@ struct StackBuf {
 
 impl StackBuf {
     fn new() -> Self {
-        StackBuf { buf: [0; 48], len: 0 }
+        StackBuf {
+            buf: [0; 48],
+            len: 0,
+        }
     }
     fn as_bytes(&self) -> &[u8] {
         &self.buf[..self.len]
@@ -246,7 +247,10 @@ mod tests {
         // A leap day: 2024-02-29T12:34:56Z = 1709210096.
         let ts = Timestamp::from_secs_nanos(1_709_210_096, 0);
         assert_eq!(ts.rfc3339().to_string(), "2024-02-29T12:34:56.000000000Z");
-        assert_eq!(Timestamp(0).rfc3339().to_string(), "1970-01-01T00:00:00.000000000Z");
+        assert_eq!(
+            Timestamp(0).rfc3339().to_string(),
+            "1970-01-01T00:00:00.000000000Z"
+        );
     }
 
     #[test]

@@ -91,6 +91,10 @@ const ETHERTYPE_IPV6: u16 = 0x86DD;
 const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88A8;
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+const ETHERTYPE_MPLS: u16 = 0x8847;
+const PPP_IPV4: u16 = 0x0021;
+const PPP_IPV6: u16 = 0x0057;
 
 fn be16(d: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?]))
@@ -112,6 +116,28 @@ fn by_ethertype(mut ethertype: u16, mut rest: &[u8]) -> LinkPayload<'_> {
     }
     match ethertype {
         ETHERTYPE_IPV4 | ETHERTYPE_IPV6 => LinkPayload::Ip(rest),
+        // PPPoE session: 6-byte PPPoE header, then the 2-byte PPP protocol.
+        ETHERTYPE_PPPOE_SESSION => match be16(rest, 6) {
+            Some(PPP_IPV4 | PPP_IPV6) => LinkPayload::Ip(&rest[8..]),
+            Some(_) => LinkPayload::Other,
+            None => LinkPayload::Truncated,
+        },
+        // MPLS: 4-byte labels until the bottom-of-stack bit; IP is told by its version nibble.
+        ETHERTYPE_MPLS => {
+            let mut at = 0;
+            loop {
+                match rest.get(at + 2) {
+                    Some(b) if b & 1 == 1 => break,
+                    Some(_) => at += 4,
+                    None => return LinkPayload::Truncated,
+                }
+            }
+            match rest.get(at + 4).map(|b| b >> 4) {
+                Some(4 | 6) => LinkPayload::Ip(&rest[at + 4..]),
+                Some(_) => LinkPayload::Other,
+                None => LinkPayload::Truncated,
+            }
+        }
         _ => LinkPayload::Other,
     }
 }

@@ -129,7 +129,7 @@ impl Segment {
 
     /// The sequence number after this segment.
     pub fn seq_end(&self) -> SeqNum {
-        self.seq.add(self.seq_len())
+        self.seq.plus(self.seq_len())
     }
 }
 
@@ -180,12 +180,7 @@ impl Skip {
 }
 
 /// Decodes one captured frame.
-pub fn decode(
-    kind: LinkKind,
-    frame: &[u8],
-    ts: Timestamp,
-    frame_no: u64,
-) -> Result<Segment, Skip> {
+pub fn decode(kind: LinkKind, frame: &[u8], ts: Timestamp, frame_no: u64) -> Result<Segment, Skip> {
     let ip = match link::strip(kind, frame) {
         link::LinkPayload::Ip(ip) => ip,
         link::LinkPayload::Other => return Err(Skip::NotIp),
@@ -321,7 +316,20 @@ mod tests {
         f.extend_from_slice(&[0x08, 0x00]);
         let tcp_hdr_len = 28u16;
         let total = 20 + tcp_hdr_len + extra;
-        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 0, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[
+            0x45,
+            0,
+            (total >> 8) as u8,
+            total as u8,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            6,
+            0,
+            0,
+        ]);
         f.extend_from_slice(&[10, 0, 0, 1, 10, 0, 0, 2]);
         f.extend_from_slice(&40000u16.to_be_bytes());
         f.extend_from_slice(&80u16.to_be_bytes());

@@ -8,12 +8,12 @@
 
 use std::io::{self, Write};
 
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::decode::{Segment, Skip};
 use crate::event::{Event, EventKind};
 use crate::render::Renderer;
-use crate::summary::{Summary, CLOSES, HANDSHAKES};
+use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::conn::{Connection, Observation, RetransKind, Side, TimeWaitEnd};
 use crate::tcp::report;
 use crate::time::Timestamp;
@@ -55,19 +55,35 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
     match kind {
         EventKind::PortReuse { previous } => put("previous_conn", json!(previous)),
         EventKind::Syn { isn } | EventKind::SynAck { isn } => put("isn", json!(isn)),
-        EventKind::SynRetransmission { attempt, gap, since_first }
-        | EventKind::SynAckRetransmission { attempt, gap, since_first } => {
+        EventKind::SynRetransmission {
+            attempt,
+            gap,
+            since_first,
+        }
+        | EventKind::SynAckRetransmission {
+            attempt,
+            gap,
+            since_first,
+        } => {
             put("attempt", json!(attempt));
             put("gap_s", json!(secs(*gap)));
             put("since_first_s", json!(secs(*since_first)));
         }
         EventKind::HandshakeComplete { rtt } => put("rtt_s", json!(rtt.map(secs))),
-        EventKind::Fin { data_bytes, carries_peer_fin_ack, simultaneous } => {
+        EventKind::Fin {
+            data_bytes,
+            carries_peer_fin_ack,
+            simultaneous,
+        } => {
             put("data_bytes", json!(data_bytes));
             put("acks_peer_fin", json!(carries_peer_fin_ack));
             put("simultaneous", json!(simultaneous));
         }
-        EventKind::FinRetransmission { attempt, gap, ack_was_lost } => {
+        EventKind::FinRetransmission {
+            attempt,
+            gap,
+            ack_was_lost,
+        } => {
             put("attempt", json!(attempt));
             put("gap_s", json!(secs(*gap)));
             put("ack_was_lost", json!(ack_was_lost));
@@ -76,7 +92,11 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
             put("seq", json!(rel_seq));
             put("len", json!(len));
         }
-        EventKind::Reset { sender_state, receiver_state, cause } => {
+        EventKind::Reset {
+            sender_state,
+            receiver_state,
+            cause,
+        } => {
             put("sender_state", json!(sender_state.name()));
             put("receiver_state", json!(receiver_state.name()));
             put("cause", json!(cause.name()));

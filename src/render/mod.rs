@@ -15,11 +15,16 @@ use std::io;
 use crate::decode::Segment;
 use crate::event::Event;
 use crate::summary::Summary;
-use crate::tcp::conn::Observation;
 use crate::tcp::Connection;
+use crate::tcp::conn::Observation;
 
 pub trait Renderer {
-    fn segment(&mut self, _seg: &Segment, _conn: &Connection, _obs: &Observation) -> io::Result<()> {
+    fn segment(
+        &mut self,
+        _seg: &Segment,
+        _conn: &Connection,
+        _obs: &Observation,
+    ) -> io::Result<()> {
         Ok(())
     }
     fn event(&mut self, ev: &Event, conn: &Connection) -> io::Result<()>;

@@ -3,11 +3,11 @@
 
 use std::io::{self, Write};
 
-use comfy_table::{presets, Cell, CellAlignment, ContentArrangement, Table};
+use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::decode::Skip;
 use crate::render::Renderer;
-use crate::summary::{Summary, CLOSES, HANDSHAKES};
+use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::conn::{Connection, Side, TimeWaitEnd};
 use crate::tcp::report::{self, HandshakeStatus};
 use crate::time::TimeFormatter;
@@ -104,7 +104,7 @@ impl ConnTable {
         self.rows.sort_by_key(|r| r.0);
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED);
-        t.set_header(HEADER.iter().map(|h| Cell::new(h)));
+        t.set_header(HEADER.iter().map(Cell::new));
         if self.fit_terminal {
             t.set_content_arrangement(ContentArrangement::Dynamic);
         }
@@ -122,7 +122,11 @@ impl ConnTable {
 
 /// The summary in a few lines of text.
 pub fn write_summary(out: &mut dyn Write, s: &Summary, tf: &TimeFormatter) -> io::Result<()> {
-    write!(out, "\n{} packets, {} TCP segments", s.packets, s.tcp_segments)?;
+    write!(
+        out,
+        "\n{} packets, {} TCP segments",
+        s.packets, s.tcp_segments
+    )?;
     if s.filtered_out > 0 {
         write!(out, ", {} rejected by the filter", s.filtered_out)?;
     }
@@ -145,7 +149,13 @@ pub fn write_summary(out: &mut dyn Write, s: &Summary, tf: &TimeFormatter) -> io
             .join(", ")
     };
     if s.connections > 0 {
-        let hs = list(HANDSHAKES.iter().map(|h| h.name()).zip(s.handshakes).collect());
+        let hs = list(
+            HANDSHAKES
+                .iter()
+                .map(|h| h.name())
+                .zip(s.handshakes)
+                .collect(),
+        );
         let cl = list(CLOSES.iter().map(|c| c.name()).zip(s.closes).collect());
         writeln!(out, "handshakes: {hs}")?;
         writeln!(out, "closes: {cl}")?;

@@ -8,11 +8,11 @@ use rustc_hash::FxHashSet;
 
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
-use crate::render::table::{write_summary, ConnTable};
-use crate::render::{words, Renderer};
+use crate::render::table::{ConnTable, write_summary};
+use crate::render::{Renderer, words};
 use crate::summary::Summary;
-use crate::tcp::conn::{Observation, RetransKind};
 use crate::tcp::Connection;
+use crate::tcp::conn::{Observation, RetransKind};
 use crate::time::{Duration, TimeFormatter};
 
 pub struct TextRenderer<W: Write> {
@@ -31,7 +31,13 @@ const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
 impl<W: Write> TextRenderer<W> {
-    pub fn new(out: W, tf: TimeFormatter, table: ConnTable, time_wait: Duration, color: bool) -> Self {
+    pub fn new(
+        out: W,
+        tf: TimeFormatter,
+        table: ConnTable,
+        time_wait: Duration,
+        color: bool,
+    ) -> Self {
         TextRenderer {
             out,
             tf,
@@ -90,7 +96,11 @@ impl<W: Write> Renderer for TextRenderer<W> {
             (from.rel(seg.seq), to.rel(seg.ack))
         };
         if seg.payload_len > 0 {
-            write!(self.out, ", seq {seq}:{}", seq.wrapping_add(seg.payload_len))?;
+            write!(
+                self.out,
+                ", seq {seq}:{}",
+                seq.wrapping_add(seg.payload_len)
+            )?;
         } else if f.syn() || f.fin() || f.rst() {
             write!(self.out, ", seq {seq}")?;
         }

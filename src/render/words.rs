@@ -21,12 +21,20 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             "new connection on the same 4-tuple as #{previous} (port reuse)"
         ),
         EventKind::Syn { isn } => write!(s, "{who} sends SYN (ISN {isn})"),
-        EventKind::SynRetransmission { attempt, gap, since_first } => write!(
+        EventKind::SynRetransmission {
+            attempt,
+            gap,
+            since_first,
+        } => write!(
             s,
             "{who} retransmits SYN (retry {attempt}, {gap} after the previous, {since_first} after the first)"
         ),
         EventKind::SynAck { isn } => write!(s, "{who} answers SYN-ACK (ISN {isn})"),
-        EventKind::SynAckRetransmission { attempt, gap, since_first } => write!(
+        EventKind::SynAckRetransmission {
+            attempt,
+            gap,
+            since_first,
+        } => write!(
             s,
             "{who} retransmits SYN-ACK (retry {attempt}, {gap} after the previous, {since_first} after the first)"
         ),
@@ -35,10 +43,17 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             "{who} sends its own SYN before receiving the {peer}'s: simultaneous open"
         ),
         EventKind::HandshakeComplete { rtt } => match rtt {
-            Some(rtt) => write!(s, "{who} ACKs: handshake complete, RTT {rtt} at the capture point"),
+            Some(rtt) => write!(
+                s,
+                "{who} ACKs: handshake complete, RTT {rtt} at the capture point"
+            ),
             None => write!(s, "{who} ACKs: handshake complete"),
         },
-        EventKind::Fin { data_bytes, carries_peer_fin_ack, simultaneous } => {
+        EventKind::Fin {
+            data_bytes,
+            carries_peer_fin_ack,
+            simultaneous,
+        } => {
             let _ = write!(s, "{who} sends FIN");
             if *data_bytes > 0 {
                 let _ = write!(s, " with its last {data_bytes} bytes of data");
@@ -54,8 +69,15 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
                 Ok(())
             }
         }
-        EventKind::FinRetransmission { attempt, gap, ack_was_lost } => {
-            let _ = write!(s, "{who} retransmits FIN (retry {attempt}, {gap} after the previous)");
+        EventKind::FinRetransmission {
+            attempt,
+            gap,
+            ack_was_lost,
+        } => {
+            let _ = write!(
+                s,
+                "{who} retransmits FIN (retry {attempt}, {gap} after the previous)"
+            );
             if *ack_was_lost {
                 write!(s, ": the {peer}'s ACK of it never arrived")
             } else {
@@ -72,7 +94,11 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             "{who} retransmits data seq {rel_seq}:{} ({len} bytes)",
             rel_seq.wrapping_add(*len)
         ),
-        EventKind::Reset { sender_state, receiver_state, cause } => write!(
+        EventKind::Reset {
+            sender_state,
+            receiver_state,
+            cause,
+        } => write!(
             s,
             "{who} sends RST in {sender_state} ({peer} in {receiver_state}): {}",
             cause.explain()
@@ -93,10 +119,9 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             "a new SYN on this 4-tuple (#{new_conn}) ends the {who}'s TIME_WAIT early"
         ),
         EventKind::CloseComplete => write!(s, "close complete: both FINs acknowledged"),
-        EventKind::Ignored { reason } => write!(
-            s,
-            "{who} sends a segment the {peer} must drop: {reason}"
-        ),
+        EventKind::Ignored { reason } => {
+            write!(s, "{who} sends a segment the {peer} must drop: {reason}")
+        }
         EventKind::StillOpen { state, for_ } => write!(
             s,
             "end of capture: {who} still in {state} for {for_} ({})",

@@ -281,9 +281,9 @@ impl CaptureFile {
                         self.packets
                     )));
                 }
-                Err(e) => {
+                Err(_) => {
                     return Err(corrupt(format!(
-                        "corrupt pcapng block after {} packets: {e:?}",
+                        "corrupt pcapng block after {} packets: its structure is invalid",
                         self.packets
                     )));
                 }

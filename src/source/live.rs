@@ -40,15 +40,22 @@ fn open_error(iface: &str, e: pcap::Error) -> SourceError {
 
 fn unknown_interface(iface: &str) -> SourceError {
     let names = Device::list()
-        .map(|ds| ds.into_iter().map(|d| d.name).collect::<Vec<_>>().join(", "))
+        .map(|ds| {
+            ds.into_iter()
+                .map(|d| d.name)
+                .collect::<Vec<_>>()
+                .join(", ")
+        })
         .unwrap_or_default();
-    SourceError::Live(format!(
-        "unknown interface '{iface}' (available: {names})"
-    ))
+    SourceError::Live(format!("unknown interface '{iface}' (available: {names})"))
 }
 
 impl LiveCapture {
-    pub fn open(iface: &str, filter: Option<&str>, save: Option<&str>) -> Result<Self, SourceError> {
+    pub fn open(
+        iface: &str,
+        filter: Option<&str>,
+        save: Option<&str>,
+    ) -> Result<Self, SourceError> {
         if let Ok(devs) = Device::list()
             && !devs.iter().any(|d| d.name == iface)
         {
@@ -69,10 +76,11 @@ impl LiveCapture {
                 .map_err(|e| SourceError::Live(bad_filter(expr, &e)))?;
         }
         let dlt = cap.get_datalink().0;
-        let link = LinkKind::from_link_type(dlt as u32).map_err(|source| SourceError::LinkType {
-            path: iface.to_string(),
-            source,
-        })?;
+        let link =
+            LinkKind::from_link_type(dlt as u32).map_err(|source| SourceError::LinkType {
+                path: iface.to_string(),
+                source,
+            })?;
         let savefile = match save {
             Some(path) => Some(
                 cap.savefile(path)

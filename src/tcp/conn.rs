@@ -218,6 +218,8 @@ pub struct Endpoint {
     pub fin_seq: Option<SeqNum>,
     /// The peer has acknowledged this endpoint's FIN.
     pub fin_acked: bool,
+    /// This endpoint sent its FIN again after the peer's ACK of it went by: that ACK was lost.
+    fin_ack_lost: bool,
     /// This endpoint acknowledged the peer's FIN in a segment without its own FIN.
     acked_peer_fin_alone: bool,
     pub packets: u64,
@@ -245,6 +247,7 @@ impl Endpoint {
             fin: Sent::default(),
             fin_seq: None,
             fin_acked: false,
+            fin_ack_lost: false,
             acked_peer_fin_alone: false,
             packets: 0,
             payload_bytes: 0,
@@ -325,11 +328,12 @@ impl Connection {
         out: &mut Vec<Event>,
     ) -> (Connection, Observation) {
         let f = seg.flags;
+        // The SYN's sender is the client; a SYN-ACK's sender, or else the lower port, the server.
+        let server_sent_first =
+            (f.syn() && f.ack()) || (!f.syn() && seg.src.port() < seg.dst.port());
         let (client, server, roles) = if f.syn() && !f.ack() {
             (seg.src, seg.dst, Roles::Observed)
-        } else if f.syn() && f.ack() {
-            (seg.dst, seg.src, Roles::Inferred)
-        } else if seg.src.port() < seg.dst.port() {
+        } else if server_sent_first {
             (seg.dst, seg.src, Roles::Inferred)
         } else {
             (seg.src, seg.dst, Roles::Inferred)
@@ -403,7 +407,7 @@ impl Connection {
     /// what the sender has already sent) starts a new connection on this 4-tuple, as in
     /// Wireshark. A retransmitted SYN carries the same ISN and does not.
     pub fn is_new_incarnation(&self, seg: &Segment) -> bool {
-        if !(seg.flags.syn() && !seg.flags.ack()) {
+        if !seg.flags.syn() || seg.flags.ack() {
             return false;
         }
         let e = &self.ep[self.side_of(seg).idx()];
@@ -452,7 +456,10 @@ impl Connection {
         if !self.simultaneous_open {
             let client_sent_syn = self.ep[0].syn.seen();
             let wrong = (f.syn() && !f.ack() && side == Side::Server && !client_sent_syn)
-                || (f.syn() && f.ack() && side == Side::Client && !client_sent_syn
+                || (f.syn()
+                    && f.ack()
+                    && side == Side::Client
+                    && !client_sent_syn
                     && !self.ep[1].syn.seen());
             if wrong {
                 self.swap_roles();
@@ -472,7 +479,11 @@ impl Connection {
             e.packets += 1;
             e.payload_bytes += u64::from(seg.payload_len);
             if e.base.is_none() {
-                e.base = Some(if f.syn() { seg.seq } else { seg.seq.add(u32::MAX) });
+                e.base = Some(if f.syn() {
+                    seg.seq
+                } else {
+                    seg.seq.plus(u32::MAX)
+                });
             }
             if f.syn() {
                 e.window_scale = seg.options.window_scale;
@@ -567,7 +578,9 @@ impl Connection {
     /// scale is unknown because the SYNs were not captured).
     fn seq_allowance(&self, receiver: Side) -> i32 {
         match self.window_scale(receiver) {
-            Some(_) => (u64::from(self.ep[receiver.idx()].max_window) * 4).clamp(1 << 20, 1 << 30) as i32,
+            Some(_) => {
+                (u64::from(self.ep[receiver.idx()].max_window) * 4).clamp(1 << 20, 1 << 30) as i32
+            }
             None => 1 << 29,
         }
     }
@@ -607,7 +620,9 @@ impl Connection {
             && synchronized(self.ep[x.idx()].state)
             && synchronized(self.ep[y.idx()].state)
         {
-            return Some("it lacks the ACK flag, which every segment of a synchronized connection carries");
+            return Some(
+                "it lacks the ACK flag, which every segment of a synchronized connection carries",
+            );
         }
         None
     }
@@ -619,7 +634,7 @@ impl Connection {
         if f.syn() || f.fin() || seg.payload_len > 1 {
             return false;
         }
-        matches!(self.ep[x.idx()].next_seq, Some(n) if seg.seq.add(1) == n)
+        matches!(self.ep[x.idx()].next_seq, Some(n) if seg.seq.plus(1) == n)
     }
 
     /// Does the segment carry sequence space its sender has already sent?
@@ -635,7 +650,7 @@ impl Connection {
             };
             return (sent.seen() && e.isn == Some(seg.seq)).then_some(kind);
         }
-        if f.fin() && e.fin_seq == Some(seg.seq.add(seg.payload_len)) {
+        if f.fin() && e.fin_seq == Some(seg.seq.plus(seg.payload_len)) {
             return Some(RetransKind::Fin);
         }
         match e.next_seq {
@@ -648,13 +663,28 @@ impl Connection {
     // Opening
     // ------------------------------------------------------------------------------------
 
-    fn on_syn(&mut self, seg: &Segment, x: Side, retrans: Option<RetransKind>, out: &mut Vec<Event>) {
+    fn on_syn(
+        &mut self,
+        seg: &Segment,
+        x: Side,
+        retrans: Option<RetransKind>,
+        out: &mut Vec<Event>,
+    ) {
         let y = x.peer();
         let ts = seg.ts;
         let (gap, since_first) = self.ep[x.idx()].syn.record(ts);
         if retrans.is_some() {
             let attempt = self.ep[x.idx()].syn.count - 1;
-            self.emit(out, ts, x, EventKind::SynRetransmission { attempt, gap, since_first });
+            self.emit(
+                out,
+                ts,
+                x,
+                EventKind::SynRetransmission {
+                    attempt,
+                    gap,
+                    since_first,
+                },
+            );
             return;
         }
         self.ep[x.idx()].isn = Some(seg.seq);
@@ -689,7 +719,16 @@ impl Connection {
         let (gap, since_first) = self.ep[x.idx()].syn_ack.record(ts);
         if retrans.is_some() {
             let attempt = self.ep[x.idx()].syn_ack.count - 1;
-            self.emit(out, ts, x, EventKind::SynAckRetransmission { attempt, gap, since_first });
+            self.emit(
+                out,
+                ts,
+                x,
+                EventKind::SynAckRetransmission {
+                    attempt,
+                    gap,
+                    since_first,
+                },
+            );
             return;
         }
         if self.ep[x.idx()].isn != Some(seg.seq) {
@@ -698,7 +737,7 @@ impl Connection {
         }
         let acks_peer_syn = self.ep[y.idx()]
             .isn
-            .is_none_or(|isn| !seg.ack.is_before(isn.add(1)));
+            .is_none_or(|isn| !seg.ack.is_before(isn.plus(1)));
         if !self.simultaneous_open {
             self.set_state(x, TcpState::SynReceived, ts);
         }
@@ -746,7 +785,7 @@ impl Connection {
         // The ACK that completes the handshake: it acknowledges y's SYN.
         let y_isn = self.ep[y.idx()].isn;
         if self.ep[y.idx()].state == TcpState::SynReceived
-            && y_isn.is_none_or(|isn| !ack.is_before(isn.add(1)))
+            && y_isn.is_none_or(|isn| !ack.is_before(isn.plus(1)))
         {
             self.set_state(y, TcpState::Established, ts);
             if matches!(
@@ -765,7 +804,7 @@ impl Connection {
         let Some(y_fin) = self.ep[y.idx()].fin_seq else {
             return;
         };
-        if ack.is_before(y_fin.add(1)) {
+        if ack.is_before(y_fin.plus(1)) {
             return;
         }
         let x_state = self.ep[x.idx()].state;
@@ -775,13 +814,15 @@ impl Connection {
                 // x's TIME_WAIT timer starts with this ACK.
                 Some(t) if !t.acked => {
                     t.since = ts;
-                    t.until = ts.add(tw);
+                    t.until = ts.plus(tw);
                     t.acked = true;
                 }
-                // A second ACK of the same FIN: x re-acknowledges a retransmitted FIN.
-                Some(t) if !self.ep[y.idx()].fin_acked => {
+                // x acknowledges again a FIN it had acknowledged before: the FIN was sent
+                // again because the first ACK was lost.
+                Some(t) if !self.ep[y.idx()].fin_acked && self.ep[y.idx()].fin_ack_lost => {
+                    self.ep[y.idx()].fin_ack_lost = false;
                     t.since = ts;
-                    t.until = ts.add(tw);
+                    t.until = ts.plus(tw);
                     let until = t.until;
                     self.ep[y.idx()].fin_acked = true;
                     self.finish_peer_close(y, ts);
@@ -807,7 +848,12 @@ impl Connection {
         if entered_time_wait {
             self.report_time_wait(y, out);
         }
-        if let Some(TimeWait { acked: true, since, until, .. }) = self.ep[x.idx()].time_wait
+        if let Some(TimeWait {
+            acked: true,
+            since,
+            until,
+            ..
+        }) = self.ep[x.idx()].time_wait
             && since == ts
         {
             self.emit(out, ts, x, EventKind::TimeWait { since, until });
@@ -837,7 +883,7 @@ impl Connection {
         self.set_state(side, TcpState::TimeWait, ts);
         self.ep[side.idx()].time_wait = Some(TimeWait {
             since: ts,
-            until: ts.add(self.config.time_wait),
+            until: ts.plus(self.config.time_wait),
             acked,
             ended: None,
         });
@@ -861,7 +907,13 @@ impl Connection {
     // Data
     // ------------------------------------------------------------------------------------
 
-    fn on_data(&mut self, seg: &Segment, x: Side, retrans: Option<RetransKind>, out: &mut Vec<Event>) {
+    fn on_data(
+        &mut self,
+        seg: &Segment,
+        x: Side,
+        retrans: Option<RetransKind>,
+        out: &mut Vec<Event>,
+    ) {
         let y = x.peer();
         if retrans == Some(RetransKind::Data) {
             let rel_seq = self.ep[x.idx()].rel(seg.seq);
@@ -889,7 +941,13 @@ impl Connection {
     // Closing
     // ------------------------------------------------------------------------------------
 
-    fn on_fin(&mut self, seg: &Segment, x: Side, retrans: Option<RetransKind>, out: &mut Vec<Event>) {
+    fn on_fin(
+        &mut self,
+        seg: &Segment,
+        x: Side,
+        retrans: Option<RetransKind>,
+        out: &mut Vec<Event>,
+    ) {
         let y = x.peer();
         let ts = seg.ts;
         let (gap, _) = self.ep[x.idx()].fin.record(ts);
@@ -899,6 +957,7 @@ impl Connection {
             let ack_was_lost = self.ep[x.idx()].fin_acked;
             if ack_was_lost {
                 self.ep[x.idx()].fin_acked = false;
+                self.ep[x.idx()].fin_ack_lost = true;
                 self.close_complete = false;
                 let back = match self.ep[x.idx()].state {
                     TcpState::Closed => TcpState::LastAck,
@@ -924,10 +983,10 @@ impl Connection {
             // A second FIN at another sequence number: nothing a real stack sends; counted only.
             return;
         }
-        self.ep[x.idx()].fin_seq = Some(seg.seq.add(seg.payload_len));
+        self.ep[x.idx()].fin_seq = Some(seg.seq.plus(seg.payload_len));
         let peer_fin = self.ep[y.idx()].fin_seq;
         let acks_peer_fin =
-            peer_fin.is_some_and(|f| seg.flags.ack() && !seg.ack.is_before(f.add(1)));
+            peer_fin.is_some_and(|f| seg.flags.ack() && !seg.ack.is_before(f.plus(1)));
         let simultaneous = peer_fin.is_some() && !acks_peer_fin;
         // The first acknowledgement of the peer's FIN rides on this FIN: three-segment close.
         let carries_peer_fin_ack = acks_peer_fin && !self.ep[x.idx()].acked_peer_fin_alone;
@@ -1084,7 +1143,9 @@ impl Connection {
 
     /// Both endpoints are done: nothing more can happen on this connection but stragglers.
     pub fn is_finished(&self) -> bool {
-        self.ep.iter().all(|e| e.state.is_closed() && e.state != TcpState::TimeWait)
+        self.ep
+            .iter()
+            .all(|e| e.state.is_closed() && e.state != TcpState::TimeWait)
     }
 
     /// The capture ended at `end`: expire what has expired and report what is still open.
@@ -1109,5 +1170,530 @@ impl Connection {
 
     pub fn retransmissions(&self) -> Retransmissions {
         self.ep[0].retransmissions.add(&self.ep[1].retransmissions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! The tracker on hand-made segments. Each test is a scenario written the way it appears
+    //! on the wire: `w.c("S", seq, ack, len, t_ms)` is a segment from the client, `w.s(...)`
+    //! one from the server, with tcpdump's flag letters.
+
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions};
+    use crate::tcp::report::{self, Close, HandshakeStatus};
+
+    const C_ISN: u32 = 1000;
+    const S_ISN: u32 = 5000;
+
+    struct Wire {
+        conn: Option<Connection>,
+        events: Vec<Event>,
+        client: SocketAddr,
+        server: SocketAddr,
+    }
+
+    fn flags(s: &str) -> TcpFlags {
+        let mut f = 0;
+        for ch in s.chars() {
+            f |= match ch {
+                'S' => TcpFlags::SYN,
+                'F' => TcpFlags::FIN,
+                'R' => TcpFlags::RST,
+                'P' => TcpFlags::PSH,
+                '.' => TcpFlags::ACK,
+                other => panic!("flag {other}"),
+            };
+        }
+        TcpFlags(f)
+    }
+
+    fn ms(t: f64) -> Timestamp {
+        Timestamp((t * 1e6) as u64)
+    }
+
+    impl Wire {
+        fn new() -> Wire {
+            Wire {
+                conn: None,
+                events: Vec::new(),
+                client: "10.0.0.1:40000".parse().unwrap(),
+                server: "10.0.0.2:80".parse().unwrap(),
+            }
+        }
+
+        fn send(
+            &mut self,
+            from_client: bool,
+            f: &str,
+            seq: u32,
+            ack: u32,
+            len: u32,
+            t: f64,
+        ) -> Observation {
+            let (src, dst) = if from_client {
+                (self.client, self.server)
+            } else {
+                (self.server, self.client)
+            };
+            let seg = Segment {
+                ts: ms(t),
+                frame: 0,
+                src,
+                dst,
+                seq: SeqNum(seq),
+                ack: SeqNum(ack),
+                flags: flags(f),
+                window: 1000,
+                payload_len: len,
+                options: TcpOptions::default(),
+                truncated: false,
+            };
+            match self.conn.as_mut() {
+                Some(c) => c.observe(&seg, &mut self.events),
+                None => {
+                    let (c, obs) = Connection::start(
+                        1,
+                        &seg,
+                        TrackerConfig::default(),
+                        None,
+                        &mut self.events,
+                    );
+                    self.conn = Some(c);
+                    obs
+                }
+            }
+        }
+        fn c(&mut self, f: &str, seq: u32, ack: u32, len: u32, t: f64) -> Observation {
+            self.send(true, f, seq, ack, len, t)
+        }
+        fn s(&mut self, f: &str, seq: u32, ack: u32, len: u32, t: f64) -> Observation {
+            self.send(false, f, seq, ack, len, t)
+        }
+        fn conn(&self) -> &Connection {
+            self.conn.as_ref().unwrap()
+        }
+        fn states(&self) -> [TcpState; 2] {
+            self.conn().states()
+        }
+        fn kinds(&self) -> Vec<&'static str> {
+            self.events.iter().map(|e| e.kind.name()).collect()
+        }
+        /// SYN, SYN-ACK, ACK at 0, 1 and 2 ms.
+        fn handshake(&mut self) {
+            self.c("S", C_ISN, 0, 0, 0.0);
+            self.s("S.", S_ISN, C_ISN + 1, 0, 1.0);
+            self.c(".", C_ISN + 1, S_ISN + 1, 0, 2.0);
+        }
+    }
+
+    use TcpState::*;
+
+    // --- Opening -------------------------------------------------------------------------
+
+    #[test]
+    fn three_way_handshake_walks_both_sides_to_established() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        assert_eq!(w.states(), [SynSent, Listen]);
+        w.s("S.", S_ISN, C_ISN + 1, 0, 1.0);
+        assert_eq!(w.states(), [Established, SynReceived]);
+        w.c(".", C_ISN + 1, S_ISN + 1, 0, 2.0);
+        assert_eq!(w.states(), [Established, Established]);
+        assert_eq!(w.kinds(), ["syn", "syn_ack", "handshake_complete"]);
+        let c = w.conn();
+        assert_eq!(c.handshake_rtt, Some(Duration(2_000_000)));
+        assert_eq!(
+            c.handshake_halves,
+            Some((Duration(1_000_000), Duration(1_000_000)))
+        );
+        assert_eq!(report::handshake_status(c), HandshakeStatus::Complete);
+        assert_eq!(c.roles, Roles::Observed);
+    }
+
+    #[test]
+    fn syn_retransmissions_report_their_backoff() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        w.c("S", C_ISN, 0, 0, 1000.0);
+        w.c("S", C_ISN, 0, 0, 3000.0);
+        let gaps: Vec<(u32, Duration, Duration)> = w
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::SynRetransmission {
+                    attempt,
+                    gap,
+                    since_first,
+                } => Some((attempt, gap, since_first)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            gaps,
+            [
+                (1, Duration(1_000_000_000), Duration(1_000_000_000)),
+                (2, Duration(2_000_000_000), Duration(3_000_000_000)),
+            ]
+        );
+        assert_eq!(w.conn().retransmissions().syn, 2);
+        assert_eq!(
+            report::handshake_status(w.conn()),
+            HandshakeStatus::Unanswered
+        );
+        assert_eq!(w.states(), [SynSent, Listen]);
+    }
+
+    #[test]
+    fn rtt_is_measured_from_the_last_syn() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        w.c("S", C_ISN, 0, 0, 1000.0);
+        w.s("S.", S_ISN, C_ISN + 1, 0, 1000.5);
+        w.c(".", C_ISN + 1, S_ISN + 1, 0, 1001.0);
+        assert_eq!(w.conn().handshake_rtt, Some(Duration(1_000_000)));
+    }
+
+    #[test]
+    fn syn_answered_by_rst_is_refused() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        w.s("R.", 0, C_ISN + 1, 0, 0.1);
+        let c = w.conn();
+        assert_eq!(report::handshake_status(c), HandshakeStatus::Refused);
+        assert_eq!(report::close(c), Close::Refused);
+        let r = c.reset.unwrap();
+        assert_eq!((r.by, r.cause), (Side::Server, ResetCause::Refused));
+        assert_eq!(w.states(), [Closed, Closed]);
+    }
+
+    #[test]
+    fn syn_ack_never_acknowledged_is_incomplete() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        w.s("S.", S_ISN, C_ISN + 1, 0, 1.0);
+        w.s("S.", S_ISN, C_ISN + 1, 0, 1001.0);
+        let c = w.conn();
+        assert_eq!(report::handshake_status(c), HandshakeStatus::Incomplete);
+        assert_eq!(c.retransmissions().syn_ack, 1);
+        assert_eq!(w.states(), [Established, SynReceived]);
+    }
+
+    #[test]
+    fn crossing_syns_are_a_simultaneous_open() {
+        let mut w = Wire::new();
+        w.c("S", C_ISN, 0, 0, 0.0);
+        w.s("S", S_ISN, 0, 0, 0.1);
+        assert_eq!(w.states(), [SynReceived, SynReceived]);
+        w.c("S.", C_ISN, S_ISN + 1, 0, 1.0);
+        w.s("S.", S_ISN, C_ISN + 1, 0, 1.1);
+        assert_eq!(w.states(), [Established, Established]);
+        let c = w.conn();
+        assert!(c.simultaneous_open);
+        // The SYN-ACKs repeat the ISNs, but they are not retransmissions.
+        assert_eq!(c.retransmissions().total(), 0);
+        assert_eq!(report::handshake_status(c), HandshakeStatus::Complete);
+    }
+
+    // --- Closing -------------------------------------------------------------------------
+
+    #[test]
+    fn four_way_close_puts_the_first_fin_sender_in_time_wait() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        assert_eq!(w.states(), [FinWait1, CloseWait]);
+        w.s(".", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        assert_eq!(w.states(), [FinWait2, CloseWait]);
+        w.s("F.", S_ISN + 1, C_ISN + 2, 0, 20.0);
+        assert_eq!(w.states(), [TimeWait, LastAck]);
+        w.c(".", C_ISN + 2, S_ISN + 2, 0, 20.1);
+        assert_eq!(w.states(), [TimeWait, Closed]);
+        let c = w.conn();
+        assert_eq!(report::close(c), Close::FourWay);
+        assert_eq!(report::first_fin(c), Some("client"));
+        let tw = c.endpoint(Side::Client).time_wait.unwrap();
+        // The timer starts with the client's ACK of the server's FIN.
+        assert_eq!(tw.since, ms(20.1));
+        assert_eq!(tw.until, ms(20.1 + 60_000.0));
+        assert!(c.close_complete);
+        assert!(c.endpoint(Side::Server).time_wait.is_none());
+    }
+
+    #[test]
+    fn fin_carrying_the_ack_of_the_first_fin_is_a_three_segment_close() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.s("F.", S_ISN + 1, C_ISN + 1, 0, 10.0);
+        w.c("F.", C_ISN + 1, S_ISN + 2, 0, 10.1);
+        assert_eq!(w.states(), [LastAck, TimeWait]);
+        w.s(".", S_ISN + 2, C_ISN + 2, 0, 10.2);
+        let c = w.conn();
+        assert_eq!(report::close(c), Close::ThreeSegment);
+        assert_eq!(report::first_fin(c), Some("server"));
+        assert_eq!(report::time_wait(c).side, Some("server"));
+        assert_eq!(w.states(), [Closed, TimeWait]);
+    }
+
+    #[test]
+    fn fins_sent_before_either_arrived_are_a_simultaneous_close() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s("F.", S_ISN + 1, C_ISN + 1, 0, 10.01);
+        assert_eq!(w.states(), [Closing, Closing]);
+        w.c(".", C_ISN + 2, S_ISN + 2, 0, 10.1);
+        assert_eq!(w.states(), [Closing, TimeWait]);
+        w.s(".", S_ISN + 2, C_ISN + 2, 0, 10.11);
+        assert_eq!(w.states(), [TimeWait, TimeWait]);
+        let c = w.conn();
+        assert_eq!(report::close(c), Close::Simultaneous);
+        assert_eq!(report::first_fin(c), Some("both"));
+        assert_eq!(report::time_wait(c).side, Some("both"));
+    }
+
+    #[test]
+    fn data_after_a_fin_toward_its_sender_is_a_half_close() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s(".", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        w.s("P.", S_ISN + 1, C_ISN + 2, 100, 11.0);
+        w.c(".", C_ISN + 2, S_ISN + 101, 0, 11.1);
+        w.s("F.", S_ISN + 101, C_ISN + 2, 0, 12.0);
+        w.c(".", C_ISN + 2, S_ISN + 102, 0, 12.1);
+        let c = w.conn();
+        assert!(c.half_close);
+        assert_eq!(report::close(c), Close::FourWay);
+        assert!(w.kinds().contains(&"half_close"));
+    }
+
+    #[test]
+    fn a_fin_resent_after_its_ack_means_the_ack_was_lost_and_time_wait_restarts() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s(".", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        w.s("F.", S_ISN + 1, C_ISN + 2, 0, 20.0);
+        w.c(".", C_ISN + 2, S_ISN + 2, 0, 20.1);
+        assert_eq!(w.states(), [TimeWait, Closed]);
+        w.s("F.", S_ISN + 1, C_ISN + 2, 0, 220.0);
+        assert_eq!(w.states(), [TimeWait, LastAck]);
+        w.c(".", C_ISN + 2, S_ISN + 2, 0, 220.1);
+        assert_eq!(w.states(), [TimeWait, Closed]);
+        let c = w.conn();
+        assert_eq!(c.retransmissions().fin, 1);
+        assert_eq!(
+            c.endpoint(Side::Client).time_wait.unwrap().until,
+            ms(220.1 + 60_000.0)
+        );
+        assert!(w.kinds().contains(&"time_wait_reack"));
+        assert!(c.close_complete);
+    }
+
+    #[test]
+    fn time_wait_expires_after_the_configured_time() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s("F.", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        w.c(".", C_ISN + 2, S_ISN + 2, 0, 10.2);
+        let c = w.conn.as_mut().unwrap();
+        assert_eq!(c.time_wait_deadline(), Some(ms(10.2 + 60_000.0)));
+        c.expire_time_wait(ms(30_000.0), &mut w.events);
+        assert_eq!(c.states(), [TimeWait, Closed]);
+        c.expire_time_wait(ms(70_000.0), &mut w.events);
+        assert_eq!(c.states(), [Closed, Closed]);
+        assert_eq!(w.events.last().unwrap().kind, EventKind::TimeWaitExpired);
+        assert_eq!(w.events.last().unwrap().ts, ms(10.2 + 60_000.0));
+    }
+
+    // --- Resets --------------------------------------------------------------------------
+
+    #[test]
+    fn rst_of_an_established_connection_is_an_abort() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("P.", C_ISN + 1, S_ISN + 1, 10, 5.0);
+        w.c("R.", C_ISN + 11, S_ISN + 1, 0, 6.0);
+        let c = w.conn();
+        let r = c.reset.unwrap();
+        assert_eq!(
+            (r.by, r.cause, r.sender_state),
+            (Side::Client, ResetCause::Abort, Established)
+        );
+        assert_eq!(report::close(c), Close::Reset);
+        assert_eq!(report::time_wait(c).side, None);
+        assert_eq!(w.states(), [Closed, Closed]);
+    }
+
+    #[test]
+    fn bare_rst_answering_data_for_a_closed_socket() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.s("F.", S_ISN + 1, C_ISN + 1, 0, 5.0);
+        w.c(".", C_ISN + 1, S_ISN + 2, 0, 5.1);
+        w.c("P.", C_ISN + 1, S_ISN + 2, 10, 50.0);
+        w.s("R", S_ISN + 2, 0, 0, 50.1);
+        let r = w.conn().reset.unwrap();
+        assert_eq!(
+            (r.by, r.cause, r.sender_state),
+            (Side::Server, ResetCause::ClosedSocket, FinWait2)
+        );
+    }
+
+    #[test]
+    fn rst_after_unanswered_keepalives_is_a_keepalive_timeout() {
+        let mut w = Wire::new();
+        w.handshake();
+        let probe = w.c(".", C_ISN, S_ISN + 1, 0, 1000.0);
+        assert!(probe.keepalive);
+        w.c(".", C_ISN, S_ISN + 1, 0, 2000.0);
+        w.c("R.", C_ISN + 1, S_ISN + 1, 0, 3000.0);
+        let c = w.conn();
+        assert_eq!(c.reset.unwrap().cause, ResetCause::KeepaliveTimeout);
+        assert_eq!(c.endpoint(Side::Client).keepalives, 2);
+        assert_eq!(c.retransmissions().total(), 0);
+    }
+
+    #[test]
+    fn rst_while_one_side_is_closing() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s(".", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        w.s("R.", S_ISN + 1, C_ISN + 2, 0, 11.0);
+        let r = w.conn().reset.unwrap();
+        assert_eq!(
+            (r.cause, r.sender_state),
+            (ResetCause::DuringClose, CloseWait)
+        );
+    }
+
+    // --- Data and sequence space --------------------------------------------------------
+
+    #[test]
+    fn data_below_the_highest_sequence_sent_is_a_retransmission() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("P.", C_ISN + 1, S_ISN + 1, 100, 5.0);
+        w.c("P.", C_ISN + 101, S_ISN + 1, 100, 5.1);
+        let obs = w.c("P.", C_ISN + 1, S_ISN + 1, 100, 205.0);
+        assert_eq!(obs.retransmission, Some(RetransKind::Data));
+        assert_eq!(w.conn().retransmissions().data, 1);
+    }
+
+    #[test]
+    fn sequence_numbers_wrap_around_zero() {
+        let mut w = Wire::new();
+        let isn = u32::MAX - 5;
+        w.c("S", isn, 0, 0, 0.0);
+        w.s("S.", S_ISN, isn.wrapping_add(1), 0, 1.0);
+        w.c(".", isn.wrapping_add(1), S_ISN + 1, 0, 2.0);
+        w.c("P.", isn.wrapping_add(1), S_ISN + 1, 10, 3.0); // spans the wrap
+        let obs = w.c("P.", isn.wrapping_add(11), S_ISN + 1, 10, 4.0);
+        assert_eq!(obs.retransmission, None);
+        w.c("F.", isn.wrapping_add(21), S_ISN + 1, 0, 5.0);
+        w.s("F.", S_ISN + 1, isn.wrapping_add(22), 0, 6.0);
+        w.c(".", isn.wrapping_add(22), S_ISN + 2, 0, 7.0);
+        let c = w.conn();
+        assert_eq!(c.retransmissions().total(), 0);
+        assert_eq!(report::close(c), Close::ThreeSegment);
+        assert_eq!(
+            c.endpoint(Side::Client).rel(SeqNum(isn.wrapping_add(21))),
+            21
+        );
+    }
+
+    #[test]
+    fn segments_a_receiver_must_drop_change_nothing() {
+        let mut w = Wire::new();
+        w.handshake();
+        let far = w.c("P.", C_ISN + (1 << 30), S_ISN + 1, 5, 3.0);
+        assert!(far.ignored.is_some());
+        let unsent = w.c(".", C_ISN + 1, S_ISN + (1 << 31), 0, 4.0);
+        assert!(unsent.ignored.is_some());
+        let no_ack = w.c("F", C_ISN + 1, 0, 0, 5.0);
+        assert!(no_ack.ignored.is_some());
+        let all = w.c("FSRP.", C_ISN + (1 << 31), S_ISN + 1, 0, 6.0);
+        assert!(all.ignored.is_some());
+        assert_eq!(w.states(), [Established, Established]);
+        assert!(w.conn().reset.is_none());
+        // A later real FIN is the first one, not a retransmission.
+        let fin = w.c("F.", C_ISN + 1, S_ISN + 1, 0, 7.0);
+        assert_eq!(fin.retransmission, None);
+        assert_eq!(w.states(), [FinWait1, CloseWait]);
+    }
+
+    // --- Roles ---------------------------------------------------------------------------
+
+    #[test]
+    fn mid_stream_capture_infers_the_server_from_the_lower_port() {
+        let mut w = Wire::new();
+        w.c("P.", 7000, 9000, 10, 0.0);
+        let c = w.conn();
+        assert_eq!(c.roles, Roles::Inferred);
+        assert_eq!(c.server, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(report::handshake_status(c), HandshakeStatus::NotSeen);
+        assert_eq!(w.states(), [Established, Established]);
+        assert_eq!(w.kinds(), ["mid_stream"]);
+    }
+
+    #[test]
+    fn syn_ack_sender_is_the_server_when_the_syn_was_missed() {
+        let mut w = Wire::new();
+        w.s("S.", S_ISN, C_ISN + 1, 0, 0.0);
+        w.c(".", C_ISN + 1, S_ISN + 1, 0, 1.0);
+        let c = w.conn();
+        assert_eq!(c.server, "10.0.0.2:80".parse().unwrap());
+        assert_eq!(c.roles, Roles::Inferred);
+        assert_eq!(w.states(), [Established, Established]);
+        assert_eq!(report::handshake_status(c), HandshakeStatus::NotSeen);
+    }
+
+    #[test]
+    fn a_syn_with_a_new_isn_is_a_new_incarnation() {
+        let mut w = Wire::new();
+        w.handshake();
+        let again = |isn: u32| Segment {
+            ts: ms(100.0),
+            frame: 0,
+            src: w.client,
+            dst: w.server,
+            seq: SeqNum(isn),
+            ack: SeqNum(0),
+            flags: flags("S"),
+            window: 1000,
+            payload_len: 0,
+            options: TcpOptions::default(),
+            truncated: false,
+        };
+        assert!(!w.conn().is_new_incarnation(&again(C_ISN)));
+        assert!(w.conn().is_new_incarnation(&again(C_ISN + 100_000)));
+    }
+
+    #[test]
+    fn end_of_capture_reports_how_long_a_side_has_waited() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c("F.", C_ISN + 1, S_ISN + 1, 0, 10.0);
+        w.s(".", S_ISN + 1, C_ISN + 2, 0, 10.1);
+        let c = w.conn.as_mut().unwrap();
+        c.end_of_capture(ms(40_010.0), &mut w.events);
+        let open: Vec<(Side, TcpState, Duration)> = w
+            .events
+            .iter()
+            .filter_map(|e| match e.kind {
+                EventKind::StillOpen { state, for_ } => Some((e.from, state, for_)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            open,
+            [
+                (Side::Client, FinWait2, Duration(40_000_000_000 - 100_000)),
+                (Side::Server, CloseWait, Duration(40_000_000_000)),
+            ]
+        );
     }
 }

@@ -183,9 +183,7 @@ impl FailOn {
         let states = c.states();
         match self {
             FailOn::Refused => handshake_status(c) == HandshakeStatus::Refused,
-            FailOn::Reset => c
-                .reset
-                .is_some_and(|r| r.cause != ResetCause::Refused),
+            FailOn::Reset => c.reset.is_some_and(|r| r.cause != ResetCause::Refused),
             FailOn::Unanswered => handshake_status(c) == HandshakeStatus::Unanswered,
             FailOn::Incomplete => handshake_status(c) == HandshakeStatus::Incomplete,
             FailOn::Retransmission => c.retransmissions().total() > 0,

@@ -11,7 +11,7 @@ pub struct SeqNum(pub u32);
 
 impl SeqNum {
     /// `self + n` modulo 2^32.
-    pub fn add(self, n: u32) -> SeqNum {
+    pub fn plus(self, n: u32) -> SeqNum {
         SeqNum(self.0.wrapping_add(n))
     }
 
@@ -60,7 +60,7 @@ mod tests {
     #[test]
     fn ordering_survives_the_wrap() {
         let a = SeqNum(0xFFFF_FFF0);
-        let b = a.add(0x20); // wraps to 0x10
+        let b = a.plus(0x20); // wraps to 0x10
         assert_eq!(b, SeqNum(0x10));
         assert!(a.is_before(b));
         assert!(b.is_after(a));

@@ -37,7 +37,10 @@ impl TcpState {
 
     /// States in which the endpoint has no connection left to speak of.
     pub fn is_closed(self) -> bool {
-        matches!(self, TcpState::Closed | TcpState::Listen | TcpState::TimeWait)
+        matches!(
+            self,
+            TcpState::Closed | TcpState::Listen | TcpState::TimeWait
+        )
     }
 
     /// States between the application's close() (or the peer's FIN) and CLOSED.
@@ -60,7 +63,9 @@ impl TcpState {
             TcpState::Established => "the connection is open",
             TcpState::FinWait1 => "its FIN has not been acknowledged",
             TcpState::FinWait2 => "waiting for the peer's FIN",
-            TcpState::CloseWait => "the peer closed, but this side's application has not closed its socket",
+            TcpState::CloseWait => {
+                "the peer closed, but this side's application has not closed its socket"
+            }
             TcpState::Closing => "both FINs crossed; waiting for the ACK of its FIN",
             TcpState::LastAck => "waiting for the ACK of its FIN",
             TcpState::TimeWait => "waiting out TIME_WAIT",
