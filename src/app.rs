@@ -48,6 +48,9 @@ impl Pipeline {
     fn packet(&mut self, p: RawPacket) -> Flow {
         self.frame += 1;
         self.summary.packets += 1;
+        if self.frame == 1 {
+            self.renderer.start(p.ts);
+        }
         self.summary.count_packet_time(p.ts);
         let r = self.analyse(&p);
         if let Err(e) = r {

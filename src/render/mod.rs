@@ -19,6 +19,8 @@ use crate::tcp::Connection;
 use crate::tcp::conn::Observation;
 
 pub trait Renderer {
+    /// The first packet's time: the origin of `--time relative`.
+    fn start(&mut self, _first: crate::time::Timestamp) {}
     fn segment(
         &mut self,
         _seg: &Segment,

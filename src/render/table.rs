@@ -46,6 +46,10 @@ impl ConnTable {
         }
     }
 
+    pub fn set_origin(&mut self, first: crate::time::Timestamp) {
+        self.tf.origin = Some(first);
+    }
+
     pub fn add(&mut self, c: &Connection) {
         let hs = report::handshake_status(c);
         let handshake = match (hs, c.handshake_rtt) {
@@ -197,6 +201,9 @@ impl<W: Write> TableRenderer<W> {
 }
 
 impl<W: Write> Renderer for TableRenderer<W> {
+    fn start(&mut self, first: crate::time::Timestamp) {
+        self.table.set_origin(first);
+    }
     fn event(&mut self, _ev: &crate::event::Event, _c: &Connection) -> io::Result<()> {
         Ok(())
     }

@@ -74,6 +74,11 @@ fn tcpdump_addr(a: &SocketAddr) -> String {
 }
 
 impl<W: Write> Renderer for TextRenderer<W> {
+    fn start(&mut self, first: crate::time::Timestamp) {
+        self.tf.origin = Some(first);
+        self.table.set_origin(first);
+    }
+
     fn segment(&mut self, seg: &Segment, c: &Connection, obs: &Observation) -> io::Result<()> {
         self.announce(c)?;
         let from = c.endpoint(obs.from);

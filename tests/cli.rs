@@ -1,0 +1,452 @@
+//! The binary as a user meets it: exit codes, one-line error texts, the input forms (files,
+//! stdin, a rotated set, a filter) and the output formats. The captures are the hand-built ones
+//! in fixtures/handmade, whose packets are listed in that folder's README.md.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+
+fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/handmade")
+        .join(name)
+}
+
+fn tcpscope() -> Command {
+    Command::cargo_bin("tcpscope").unwrap()
+}
+
+/// JSON lines of a run (whatever its exit status).
+fn json_lines(stdout: &[u8]) -> Vec<Value> {
+    String::from_utf8_lossy(stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("every line is JSON"))
+        .collect()
+}
+
+fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
+    lines.iter().filter(|v| v["type"] == t).collect()
+}
+
+// --- Errors: one line on stderr, exit 2 ------------------------------------------------------
+
+#[test]
+fn missing_file() {
+    tcpscope()
+        .args(["read", "no/such/file.pcap"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr("tcpscope: no/such/file.pcap: No such file or directory (os error 2)\n");
+}
+
+#[test]
+fn not_a_capture() {
+    tcpscope()
+        .arg("read")
+        .arg(fixture("not_a_capture.pcap"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("not a capture file").and(predicate::str::ends_with("\n")))
+        .stderr(predicate::function(|s: &str| s.lines().count() == 1));
+}
+
+#[test]
+fn empty_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.pcap");
+    std::fs::write(&p, b"").unwrap();
+    tcpscope()
+        .arg("read")
+        .arg(&p)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("empty file"));
+}
+
+#[test]
+fn truncated_file_reports_what_was_read_then_fails() {
+    // 10 of 11 records are whole: the handshake, data both ways, FIN, ACK, FIN; the client's
+    // final ACK is cut.
+    let out = tcpscope()
+        .args(["--format", "json", "read"])
+        .arg(fixture("truncated_record.pcap"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "truncated: the file ends in the middle of a packet record (after 10 complete packets)",
+        ))
+        .get_output()
+        .stdout
+        .clone();
+    let lines = json_lines(&out);
+    let conns = of_type(&lines, "connection");
+    assert_eq!(conns.len(), 1);
+    let c = conns[0];
+    assert_eq!(c["handshake"]["status"], "complete");
+    assert_eq!(c["close"]["first_fin"], "client");
+    assert_eq!(c["packets"]["client"], 5);
+    assert_eq!(c["packets"]["server"], 5);
+    assert_eq!(c["final_state"]["client"], "TIME_WAIT");
+    assert_eq!(c["final_state"]["server"], "LAST_ACK");
+    let summary = of_type(&lines, "summary")[0];
+    assert_eq!(summary["packets"], 10);
+    assert!(summary["error"].as_str().unwrap().contains("truncated"));
+}
+
+#[test]
+fn unknown_link_type_names_the_number() {
+    tcpscope()
+        .arg("read")
+        .arg(fixture("link_unknown_147.pcap"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("unsupported link type 147"));
+}
+
+#[test]
+fn bad_filter_quotes_the_expression_and_libpcap() {
+    tcpscope()
+        .arg("read")
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .args(["port", "88999"])
+        .assert()
+        .code(2)
+        .stdout("")
+        .stderr(predicate::str::starts_with(
+            "tcpscope: bad filter 'port 88999': ",
+        ))
+        .stderr(predicate::str::contains("88999 > 65535"));
+}
+
+#[test]
+fn unknown_interface_lists_the_real_ones() {
+    tcpscope()
+        .args(["live", "nosuchif0"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "unknown interface 'nosuchif0' (available: ",
+        ))
+        .stderr(predicate::str::contains("lo"));
+}
+
+#[test]
+fn wrong_command_line_exits_2() {
+    tcpscope().args(["read"]).assert().code(2);
+    tcpscope()
+        .args(["--format", "xml", "read", "x.pcap"])
+        .assert()
+        .code(2);
+    tcpscope()
+        .args(["--fail-on", "nonsense", "read", "x.pcap"])
+        .assert()
+        .code(2);
+}
+
+// --- Inputs ------------------------------------------------------------------------------------
+
+fn connections_of(args: &[&str], stdin: Option<Vec<u8>>) -> Vec<Value> {
+    let mut cmd = tcpscope();
+    cmd.args(["--format", "json"]).args(args);
+    if let Some(bytes) = stdin {
+        cmd.write_stdin(bytes);
+    }
+    let out = cmd.assert().code(0).get_output().stdout.clone();
+    json_lines(&out)
+        .into_iter()
+        .filter(|v| v["type"] == "connection")
+        .collect()
+}
+
+#[test]
+fn stdin_reads_like_the_file() {
+    let path = fixture("link_ethernet_vlan.pcap");
+    let from_file = connections_of(&["read", path.to_str().unwrap()], None);
+    let from_pipe = connections_of(&["read", "-"], Some(std::fs::read(&path).unwrap()));
+    assert_eq!(from_file.len(), 1);
+    assert_eq!(from_file, from_pipe);
+}
+
+/// Splits a classic pcap after `n` records into two files with the same header, as
+/// `tcpdump -C` rotation does.
+fn split_pcap(src: &Path, n: usize, a: &Path, b: &Path) {
+    let bytes = std::fs::read(src).unwrap();
+    let (header, mut rest) = bytes.split_at(24);
+    let mut first = header.to_vec();
+    for _ in 0..n {
+        let caplen = u32::from_le_bytes(rest[8..12].try_into().unwrap()) as usize;
+        first.extend_from_slice(&rest[..16 + caplen]);
+        rest = &rest[16 + caplen..];
+    }
+    let mut second = header.to_vec();
+    second.extend_from_slice(rest);
+    std::fs::write(a, first).unwrap();
+    std::fs::write(b, second).unwrap();
+}
+
+#[test]
+fn a_rotated_set_reads_as_one_capture() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("rot0.pcap"), dir.path().join("rot1.pcap"));
+    let whole = fixture("link_ethernet_vlan.pcap");
+    split_pcap(&whole, 5, &a, &b);
+    let joined = connections_of(&["read", a.to_str().unwrap(), b.to_str().unwrap()], None);
+    let original = connections_of(&["read", whole.to_str().unwrap()], None);
+    assert_eq!(joined, original);
+    assert_eq!(joined[0]["close"]["kind"], "four_way");
+}
+
+#[test]
+fn trailing_words_are_a_bpf_filter() {
+    // link_null.pcap holds an IPv4 connection (port 40000) and an IPv6 one (port 40001).
+    let path = fixture("link_null.pcap");
+    let p = path.to_str().unwrap();
+    assert_eq!(connections_of(&["read", p], None).len(), 2);
+    let v6 = connections_of(&["read", p, "ip6"], None);
+    assert_eq!(v6.len(), 1);
+    assert_eq!(v6[0]["client"], "[fd00::1]:40001");
+    // Options may come after the filter, as with tcpdump.
+    let out = tcpscope()
+        .arg("read")
+        .arg(&path)
+        .args(["tcp", "port", "40000", "--format", "json"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines = json_lines(&out);
+    assert_eq!(of_type(&lines, "connection").len(), 1);
+    assert_eq!(of_type(&lines, "summary")[0]["filtered_out"], 11);
+}
+
+// --- --fail-on and exit 1 ---------------------------------------------------------------------
+
+#[test]
+fn fail_on_names_the_matching_connections() {
+    // port_reuse_after_rst.pcap: #1 is reset by the client, #2 reuses its 4-tuple and closes
+    // cleanly.
+    tcpscope()
+        .args(["--format", "table", "--fail-on", "reset,refused"])
+        .arg("read")
+        .arg(fixture("port_reuse_after_rst.pcap"))
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("closes:"))
+        .stderr("tcpscope: --fail-on matched 1 connection(s): #1 10.0.0.1:40000 → 10.0.0.2:80 (reset)\n");
+    tcpscope()
+        .args(["--fail-on", "refused,unanswered,incomplete"])
+        .arg("read")
+        .arg(fixture("port_reuse_after_rst.pcap"))
+        .assert()
+        .code(0);
+}
+
+// --- Formats -----------------------------------------------------------------------------------
+
+#[test]
+fn json_lines_follow_the_schema() {
+    let out = tcpscope()
+        .args(["--format", "json", "read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines = json_lines(&out);
+    let kinds: Vec<&str> = of_type(&lines, "event")
+        .iter()
+        .map(|e| e["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "syn",
+            "syn_ack",
+            "handshake_complete",
+            "fin",
+            "fin_acked",
+            "fin",
+            "fin_acked",
+            "time_wait",
+            "close_complete"
+        ]
+    );
+    let first = of_type(&lines, "event")[0];
+    assert_eq!(first["ts"], "2026-01-01T00:00:00.000000000Z");
+    assert_eq!(first["conn"], 1);
+    assert_eq!(first["from"], "client");
+    let c = of_type(&lines, "connection")[0];
+    assert_eq!(c["id"], 1);
+    assert_eq!(c["client"], "10.0.0.1:40000");
+    assert_eq!(c["server"], "10.0.0.2:80");
+    assert_eq!(c["roles"], "observed");
+    assert_eq!(c["handshake"]["status"], "complete");
+    assert_eq!(c["handshake"]["rtt_s"], 0.0002);
+    assert_eq!(c["close"]["kind"], "four_way");
+    assert_eq!(c["time_wait"]["side"], "client");
+    assert_eq!(c["time_wait"]["since"], "2026-01-01T00:00:00.004080000Z");
+    assert_eq!(c["time_wait"]["until"], "2026-01-01T00:01:00.004080000Z");
+    assert_eq!(c["reset"], Value::Null);
+    assert_eq!(c["port_reuse"], false);
+    assert_eq!(c["retransmissions"]["total"], 0);
+    let s = of_type(&lines, "summary")[0];
+    assert_eq!(s["schema"], 1);
+    assert_eq!(s["packets"], 11);
+    assert_eq!(s["connections"], 1);
+    assert_eq!(lines.last().unwrap()["type"], "summary");
+}
+
+#[test]
+fn time_wait_length_is_an_option() {
+    let out = tcpscope()
+        .args(["--format", "json", "--time-wait", "240", "read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines = json_lines(&out);
+    assert_eq!(
+        of_type(&lines, "connection")[0]["time_wait"]["until"],
+        "2026-01-01T00:04:00.004080000Z"
+    );
+}
+
+#[test]
+fn text_timeline_tells_the_walkthrough() {
+    let out = tcpscope()
+        .args(["read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let timeline: Vec<&str> = text.lines().take(11).collect();
+    assert_eq!(
+        timeline,
+        [
+            "#1 10.0.0.1:40000 → 10.0.0.2:80",
+            "2026-01-01 00:00:00.000000  #1 client sends SYN (ISN 1000000000)  → client SYN_SENT, server LISTEN",
+            "2026-01-01 00:00:00.000120  #1 server answers SYN-ACK (ISN 2000000000)  → client ESTABLISHED, server SYN_RECEIVED",
+            "2026-01-01 00:00:00.000200  #1 client ACKs: handshake complete, RTT 200 µs at the capture point  → client ESTABLISHED, server ESTABLISHED",
+            "2026-01-01 00:00:00.003000  #1 client sends FIN  → client FIN_WAIT_1, server CLOSE_WAIT",
+            "2026-01-01 00:00:00.003120  #1 server ACKs the client's FIN  → client FIN_WAIT_2, server CLOSE_WAIT",
+            "2026-01-01 00:00:00.004000  #1 server sends FIN  → client TIME_WAIT, server LAST_ACK",
+            "2026-01-01 00:00:00.004080  #1 client ACKs the server's FIN  → client TIME_WAIT, server CLOSED",
+            "2026-01-01 00:00:00.004080  #1 client enters TIME_WAIT until 2026-01-01 00:01:00.004080 (60.000 s)  → client TIME_WAIT, server CLOSED",
+            "2026-01-01 00:00:00.004080  #1 close complete: both FINs acknowledged  → client TIME_WAIT, server CLOSED",
+            "",
+        ]
+    );
+    assert!(
+        !text.contains('\x1b'),
+        "no colour when stdout is not a terminal"
+    );
+    assert!(text.contains("11 packets, 11 TCP segments, 1 connection\n"));
+}
+
+#[test]
+fn packets_view_prints_segments_like_tcpdump() {
+    let out = tcpscope()
+        .args(["--packets", "--format", "text", "read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000000000, win "));
+    assert!(text.contains("Flags [S.], seq 2000000000, ack 1000000001, win "));
+    assert!(text.contains("Flags [P.], seq 1:6, ack 1, win "));
+    assert!(text.contains("Flags [F.], seq 6, ack 6, win "));
+    assert!(text.contains("(client FIN_WAIT_1, server CLOSE_WAIT)"));
+}
+
+#[test]
+fn colour_only_when_asked_and_not_with_no_color() {
+    let run = |args: &[&str], no_color: bool| {
+        let mut cmd = tcpscope();
+        if no_color {
+            cmd.env("NO_COLOR", "1");
+        } else {
+            cmd.env_remove("NO_COLOR");
+        }
+        let out = cmd
+            .args(args)
+            .arg("read")
+            .arg(fixture("port_reuse_after_rst.pcap"))
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out).unwrap()
+    };
+    assert!(run(&["--color", "always"], false).contains("\x1b[31m"));
+    assert!(!run(&["--color", "never"], false).contains('\x1b'));
+    assert!(!run(&[], true).contains('\x1b'));
+}
+
+#[test]
+fn time_styles() {
+    let first_line = |style: &str| {
+        let out = tcpscope()
+            .args(["--time", style, "read"])
+            .arg(fixture("link_ethernet_vlan.pcap"))
+            .assert()
+            .code(0)
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8(out)
+            .unwrap()
+            .lines()
+            .nth(2)
+            .unwrap()
+            .to_string()
+    };
+    assert!(first_line("epoch").starts_with("1767225600.000120  #1 server answers SYN-ACK"));
+    assert!(first_line("relative").starts_with("   0.000120  #1 server answers SYN-ACK"));
+    assert!(first_line("utc").starts_with("2026-01-01 00:00:00.000120  #1"));
+}
+
+#[test]
+fn nanosecond_captures_print_nanoseconds() {
+    let out = tcpscope()
+        .args(["read"])
+        .arg(fixture("nanosecond_handmade.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let line = text.lines().nth(1).unwrap();
+    assert_eq!(&line[..29], "2026-01-01 00:00:00.123456789");
+}
+
+#[test]
+fn an_empty_capture_is_fine() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("none.pcap");
+    let mut header = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];
+    header.extend_from_slice(&[0; 8]);
+    header.extend_from_slice(&65535u32.to_le_bytes());
+    header.extend_from_slice(&1u32.to_le_bytes());
+    std::fs::write(&p, header).unwrap();
+    tcpscope()
+        .args(["--format", "table", "read"])
+        .arg(&p)
+        .assert()
+        .code(0)
+        .stdout(predicate::str::starts_with("No TCP connections.\n"));
+}

@@ -1,0 +1,108 @@
+//! The public captures in `../shared/corpus` (none made by this project; see its README):
+//! every readable one is read to the end without error, with the packet count capinfos gives
+//! in MANIFEST.tsv; every broken one gets a one-line error and exit 2, and whatever was read
+//! before the damage is still reported.
+//!
+//! The folder is taken from TCPSCOPE_CORPUS (default: ../shared/corpus beside the checkout).
+//! A missing folder fails the test; set TCPSCOPE_CORPUS=skip to skip it on purpose.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use serde_json::Value;
+
+fn corpus() -> Option<PathBuf> {
+    match std::env::var("TCPSCOPE_CORPUS") {
+        Ok(v) if v == "skip" => None,
+        Ok(v) => Some(PathBuf::from(v)),
+        Err(_) => Some(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/corpus")),
+    }
+}
+
+struct Entry {
+    file: String,
+    packets: u64,
+}
+
+fn manifest(dir: &PathBuf) -> Vec<Entry> {
+    let text = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
+        .unwrap_or_else(|e| panic!("{}: {e} (set TCPSCOPE_CORPUS)", dir.display()));
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split('\t').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (f, p) = (col("file"), col("packets"));
+    lines
+        .map(|l| l.split('\t').collect::<Vec<_>>())
+        .map(|c| Entry {
+            file: c[f].to_string(),
+            packets: c[p].parse().unwrap(),
+        })
+        .collect()
+}
+
+/// Exit status, the summary object (if any), the number of connection objects, stderr.
+fn run(path: &PathBuf) -> (Option<i32>, Option<Value>, usize, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+        .args(["--format", "json", "read"])
+        .arg(path)
+        .output()
+        .unwrap();
+    let lines: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    let conns = lines.iter().filter(|v| v["type"] == "connection").count();
+    let summary = lines.into_iter().find(|v| v["type"] == "summary");
+    (
+        out.status.code(),
+        summary,
+        conns,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn every_corpus_capture_reads_or_fails_cleanly() {
+    let Some(dir) = corpus() else {
+        eprintln!("corpus check skipped on request (TCPSCOPE_CORPUS=skip)");
+        return;
+    };
+    let mut problems = Vec::new();
+    let entries = manifest(&dir);
+    assert!(entries.len() >= 50, "the manifest lists the corpus");
+    for e in &entries {
+        let (code, summary, conns, stderr) = run(&dir.join(&e.file));
+        let packets = summary.as_ref().map(|s| s["packets"].as_u64().unwrap());
+        if e.file.starts_with("broken/") {
+            if code != Some(2) || stderr.lines().count() != 1 || !stderr.starts_with("tcpscope: ") {
+                problems.push(format!("{}: exit {code:?}, stderr {stderr:?}", e.file));
+            }
+            // What precedes the damage is still analysed and reported (the snoop file is not
+            // a pcap at all, so nothing of it is read).
+            let readable = if e.file.ends_with(".snoop") {
+                0
+            } else {
+                e.packets
+            };
+            if readable > 0
+                && (packets != Some(readable) || conns == 0 && e.file.contains("suricata"))
+            {
+                problems.push(format!(
+                    "{}: read {packets:?} packets and {conns} connections before the damage, expected {readable}",
+                    e.file
+                ));
+            }
+        } else {
+            if code != Some(0) {
+                problems.push(format!("{}: exit {code:?}: {stderr}", e.file));
+            }
+            if packets != Some(e.packets) {
+                problems.push(format!(
+                    "{}: {packets:?} packets read, capinfos counts {}",
+                    e.file, e.packets
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
