@@ -24,7 +24,7 @@ struct Entry {
     packets: u64,
 }
 
-fn manifest(dir: &PathBuf) -> Vec<Entry> {
+fn manifest(dir: &std::path::Path) -> Vec<Entry> {
     let text = std::fs::read_to_string(dir.join("MANIFEST.tsv"))
         .unwrap_or_else(|e| panic!("{}: {e} (set TCPSCOPE_CORPUS)", dir.display()));
     let mut lines = text.lines();
@@ -41,7 +41,7 @@ fn manifest(dir: &PathBuf) -> Vec<Entry> {
 }
 
 /// Exit status, the summary object (if any), the number of connection objects, stderr.
-fn run(path: &PathBuf) -> (Option<i32>, Option<Value>, usize, String) {
+fn run(path: &std::path::Path) -> (Option<i32>, Option<Value>, usize, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
         .args(["--format", "json", "read"])
         .arg(path)
