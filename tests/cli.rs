@@ -450,3 +450,27 @@ fn an_empty_capture_is_fine() {
         .code(0)
         .stdout(predicate::str::starts_with("No TCP connections.\n"));
 }
+
+#[test]
+fn capture_without_permission_says_what_to_do() {
+    // As root, drop to nobody for this one command (setpriv, from util-linux); as anyone
+    // else, the command already lacks the right.
+    let bin = assert_cmd::cargo::cargo_bin("tcpscope");
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
+    let mut cmd = if is_root {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+        c
+    } else {
+        Command::new(&bin)
+    };
+    cmd.args(["live", "lo"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::starts_with("tcpscope: no permission to capture on lo"))
+        .stderr(predicate::str::contains("setcap cap_net_raw,cap_net_admin=eip"));
+}

@@ -1127,9 +1127,21 @@ impl Connection {
         }
     }
 
+    /// LISTEN describes the server's listening socket while a SYN is on its way. A server that
+    /// never answered never created a connection for this 4-tuple: for it, the connection is
+    /// CLOSED.
+    fn unanswered_listener_is_closed(&mut self, ts: Timestamp) {
+        for side in [Side::Client, Side::Server] {
+            if self.ep[side.idx()].state == TcpState::Listen {
+                self.set_state(side, TcpState::Closed, ts);
+            }
+        }
+    }
+
     /// A new SYN at `ts` on this 4-tuple replaces this connection (by `new_conn`).
     pub fn superseded(&mut self, ts: Timestamp, new_conn: u64, out: &mut Vec<Event>) {
         self.expire_time_wait(ts, out);
+        self.unanswered_listener_is_closed(ts);
         for side in [Side::Client, Side::Server] {
             if self.ep[side.idx()].state == TcpState::TimeWait {
                 if let Some(t) = self.ep[side.idx()].time_wait.as_mut() {
@@ -1151,6 +1163,7 @@ impl Connection {
     /// The capture ended at `end`: expire what has expired and report what is still open.
     pub fn end_of_capture(&mut self, end: Timestamp, out: &mut Vec<Event>) {
         self.expire_time_wait(end, out);
+        self.unanswered_listener_is_closed(end);
         for side in [Side::Client, Side::Server] {
             let e = &self.ep[side.idx()];
             if !e.state.is_closed() {
