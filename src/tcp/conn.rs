@@ -1041,10 +1041,14 @@ impl Connection {
     fn on_rst(&mut self, seg: &Segment, x: Side, out: &mut Vec<Event>) {
         let y = x.peer();
         let ts = seg.ts;
-        let sender_state = self.ep[x.idx()].state;
         let receiver_state = self.ep[y.idx()].state;
         self.ep[x.idx()].rsts += 1;
         let cause = self.reset_cause(seg, x);
+        // A refusal comes from a port with no socket at all (RFC 9293 §3.5.2: CLOSED).
+        let sender_state = match cause {
+            ResetCause::Refused => TcpState::Closed,
+            _ => self.ep[x.idx()].state,
+        };
         if self.reset.is_none() {
             self.reset = Some(ResetInfo {
                 ts,
