@@ -145,6 +145,7 @@ pub fn roles_name(r: Roles) -> &'static str {
 
 /// What `--fail-on` can match on a connection.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[value(rename_all = "snake_case")]
 pub enum FailOn {
     /// a SYN answered by RST
     Refused,
