@@ -463,7 +463,8 @@ fn capture_without_permission_says_what_to_do() {
         .unwrap_or(false);
     let mut cmd = if is_root {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"]).arg(&bin);
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(&bin);
         c
     } else {
         Command::new(&bin)
@@ -471,6 +472,10 @@ fn capture_without_permission_says_what_to_do() {
     cmd.args(["live", "lo"])
         .assert()
         .code(2)
-        .stderr(predicate::str::starts_with("tcpscope: no permission to capture on lo"))
-        .stderr(predicate::str::contains("setcap cap_net_raw,cap_net_admin=eip"));
+        .stderr(predicate::str::starts_with(
+            "tcpscope: no permission to capture on lo",
+        ))
+        .stderr(predicate::str::contains(
+            "setcap cap_net_raw,cap_net_admin=eip",
+        ));
 }
