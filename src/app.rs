@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
-use crate::decode::decode;
+use crate::decode::Decoder;
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowTable};
 use crate::render::json::JsonRenderer;
@@ -28,6 +28,7 @@ pub const EXIT_ERROR: u8 = 2;
 
 /// Everything between a packet and the renderer.
 struct Pipeline {
+    decoder: Decoder,
     table: FlowTable,
     renderer: Box<dyn Renderer>,
     summary: Summary,
@@ -83,7 +84,7 @@ impl Pipeline {
         // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
         self.table.advance(p.ts, &mut self.events);
         self.drain()?;
-        match decode(p.link, p.data, p.ts, self.frame) {
+        match self.decoder.decode(p.link, p.data, p.ts, self.frame) {
             Err(skip) => self.summary.count_skip(skip),
             Ok(seg) => {
                 self.summary.tcp_segments += 1;
@@ -175,6 +176,7 @@ fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> P
         ..FlowConfig::default()
     };
     Pipeline {
+        decoder: Decoder::default(),
         table: FlowTable::new(config),
         renderer: make_renderer(opts, nanosecond),
         summary: Summary::default(),

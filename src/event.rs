@@ -65,9 +65,13 @@ pub enum EventKind {
     FinAcked,
     /// `from` sends data after the peer's FIN: a half-closed connection.
     HalfClose,
+    /// `kind`: retransmission, fast_retransmission or spurious_retransmission (Wireshark's
+    /// names); `since_original`: time since the oldest unacknowledged segment was sent.
     DataRetransmission {
         rel_seq: u32,
         len: u32,
+        kind: &'static str,
+        since_original: Option<Duration>,
     },
     Reset {
         sender_state: TcpState,

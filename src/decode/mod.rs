@@ -5,6 +5,7 @@
 //! a short snap length still yields its fixed 20 bytes. Everything that is not a decodable TCP
 //! segment comes back as a [`Skip`] reason, which the caller counts; nothing here fails a run.
 
+pub mod defrag;
 pub mod link;
 
 use std::net::{IpAddr, SocketAddr};
@@ -119,6 +120,9 @@ pub struct Segment {
     pub options: TcpOptions,
     /// The capture holds fewer bytes than the packet had (snap length).
     pub truncated: bool,
+    /// Length of the IP packet (header and payload) from its length field, as Zeek counts
+    /// `ip_bytes`.
+    pub ip_len: u32,
 }
 
 impl Segment {
@@ -179,26 +183,85 @@ impl Skip {
     }
 }
 
-/// Decodes one captured frame.
+/// Decodes one captured frame, without IP reassembly (fragments are `Skip::Fragment`).
 pub fn decode(kind: LinkKind, frame: &[u8], ts: Timestamp, frame_no: u64) -> Result<Segment, Skip> {
-    let ip = match link::strip(kind, frame) {
-        link::LinkPayload::Ip(ip) => ip,
-        link::LinkPayload::Other => return Err(Skip::NotIp),
-        link::LinkPayload::Truncated => return Err(Skip::Truncated),
-    };
+    match link::strip(kind, frame) {
+        link::LinkPayload::Ip(ip) => decode_ip(ip, ts, frame_no, 0, None),
+        link::LinkPayload::Other => Err(Skip::NotIp),
+        link::LinkPayload::Truncated => Err(Skip::Truncated),
+    }
+}
+
+/// A decoder that also reassembles fragmented IPv4 datagrams, as Wireshark does, so a TCP
+/// segment split by IP is analysed once, at the frame that completes it.
+#[derive(Default)]
+pub struct Decoder {
+    defrag: defrag::Defrag,
+}
+
+impl Decoder {
+    pub fn decode(
+        &mut self,
+        kind: LinkKind,
+        frame: &[u8],
+        ts: Timestamp,
+        frame_no: u64,
+    ) -> Result<Segment, Skip> {
+        match link::strip(kind, frame) {
+            link::LinkPayload::Ip(ip) => decode_ip(ip, ts, frame_no, 0, Some(&mut self.defrag)),
+            link::LinkPayload::Other => Err(Skip::NotIp),
+            link::LinkPayload::Truncated => Err(Skip::Truncated),
+        }
+    }
+}
+
+/// UDP port of L2TP (RFC 2661), whose tunnels carry PPP and, in it, IP.
+const L2TP_PORT: u16 = 1701;
+
+/// Decodes an IP packet down to its TCP segment. `depth` counts tunnels (L2TP) entered.
+fn decode_ip(
+    ip: &[u8],
+    ts: Timestamp,
+    frame_no: u64,
+    depth: u8,
+    defrag: Option<&mut defrag::Defrag>,
+) -> Result<Segment, Skip> {
     let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| match e {
         etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
         etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::Malformed,
     })?;
     let payload = slice.payload();
+    if payload.fragmented {
+        if let (Some(pool), LaxIpSlice::Ipv4(v4)) = (defrag, &slice)
+            && !payload.incomplete
+        {
+            let h = v4.header();
+            let whole = pool.add(
+                defrag::Fragment {
+                    header: h.slice(),
+                    id: h.identification(),
+                    offset: u32::from(h.fragments_offset().value()) * 8,
+                    more: h.more_fragments(),
+                    data: payload.payload,
+                },
+                ts,
+            );
+            if let Some(datagram) = whole {
+                return decode_ip(datagram, ts, frame_no, depth, None);
+            }
+        }
+        return Err(Skip::Fragment);
+    }
     match payload.ip_number {
         IpNumber::TCP => {}
-        IpNumber::UDP => return Err(Skip::Udp),
+        IpNumber::UDP => {
+            return match l2tp_inner_ip(payload.payload) {
+                Some(inner) if depth < 2 => decode_ip(inner, ts, frame_no, depth + 1, None),
+                _ => Err(Skip::Udp),
+            };
+        }
         IpNumber::ICMP | IpNumber::IPV6_ICMP => return Err(Skip::Icmp),
         _ => return Err(Skip::OtherIpProtocol),
-    }
-    if payload.fragmented {
-        return Err(Skip::Fragment);
     }
     let tcp = payload.payload;
     // Bytes of IP header (and extension headers) in front of the TCP header.
@@ -227,7 +290,46 @@ pub fn decode(kind: LinkKind, frame: &[u8], ts: Timestamp, frame_no: u64) -> Res
         None => tcp.len(),
     };
     let (src_ip, dst_ip): (IpAddr, IpAddr) = (slice.source_addr(), slice.destination_addr());
-    parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no)
+    let mut seg = parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no)?;
+    seg.ip_len = (ip_header_len + tcp_len) as u32;
+    Ok(seg)
+}
+
+/// The IP packet inside an L2TPv2 data message carried by this UDP datagram, if it is one.
+fn l2tp_inner_ip(udp: &[u8]) -> Option<&[u8]> {
+    let port = |i: usize| u16::from_be_bytes([*udp.get(i)?, *udp.get(i + 1)?]).into();
+    let (sport, dport): (Option<u16>, Option<u16>) = (port(0), port(2));
+    if sport != Some(L2TP_PORT) && dport != Some(L2TP_PORT) {
+        return None;
+    }
+    let l2tp = udp.get(8..)?;
+    let flags = u16::from_be_bytes([*l2tp.first()?, *l2tp.get(1)?]);
+    // T bit: control message (no user data); version must be 2.
+    if flags & 0x8000 != 0 || flags & 0x000f != 2 {
+        return None;
+    }
+    let mut at = 2;
+    if flags & 0x4000 != 0 {
+        at += 2; // length
+    }
+    at += 4; // tunnel and session ids
+    if flags & 0x0800 != 0 {
+        at += 4; // Ns, Nr
+    }
+    if flags & 0x0200 != 0 {
+        let off = usize::from(u16::from_be_bytes([*l2tp.get(at)?, *l2tp.get(at + 1)?]));
+        at += 2 + off;
+    }
+    let mut ppp = l2tp.get(at..)?;
+    // PPP in HDLC-like framing may start with address 0xff, control 0x03.
+    if ppp.starts_with(&[0xff, 0x03]) {
+        ppp = &ppp[2..];
+    }
+    let proto = u16::from_be_bytes([*ppp.first()?, *ppp.get(1)?]);
+    match proto {
+        0x0021 | 0x0057 => ppp.get(2..),
+        _ => None,
+    }
 }
 
 /// Reads the TCP header from `tcp` (the captured bytes) given the segment's real length.
@@ -265,6 +367,7 @@ fn parse_tcp(
         payload_len: (tcp_len - data_offset) as u32,
         options: parse_options(captured_header),
         truncated: tcp.len() < tcp_len,
+        ip_len: 0,
     })
 }
 

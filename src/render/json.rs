@@ -14,7 +14,8 @@ use crate::decode::{Segment, Skip};
 use crate::event::{Event, EventKind};
 use crate::render::Renderer;
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
-use crate::tcp::conn::{Connection, Observation, RetransKind, Side, TimeWaitEnd};
+use crate::tcp::analysis::{DirAnalysis, Flags};
+use crate::tcp::conn::{Connection, Observation, Side, TimeWaitEnd};
 use crate::tcp::report;
 use crate::time::Timestamp;
 
@@ -88,9 +89,16 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
             put("gap_s", json!(secs(*gap)));
             put("ack_was_lost", json!(ack_was_lost));
         }
-        EventKind::DataRetransmission { rel_seq, len } => {
+        EventKind::DataRetransmission {
+            rel_seq,
+            len,
+            kind,
+            since_original,
+        } => {
             put("seq", json!(rel_seq));
             put("len", json!(len));
+            put("retransmission_kind", json!(kind));
+            put("since_original_s", json!(since_original.map(secs)));
         }
         EventKind::Reset {
             sender_state,
@@ -119,6 +127,26 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
         | EventKind::TimeWaitExpired
         | EventKind::CloseComplete => {}
     }
+}
+
+/// Per-direction analysis: how many segments carried each flag, the round-trip samples
+/// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
+fn direction_analysis(a: &DirAnalysis) -> Value {
+    let counts: Map<String, Value> = Flags::NAMES
+        .iter()
+        .zip(a.counts)
+        .map(|((_, name), n)| (name.to_string(), json!(n)))
+        .collect();
+    json!({
+        "counts": counts,
+        "rtt": {
+            "samples": a.rtt_count,
+            "min_s": a.rtt_min.map(secs),
+            "median_s": a.rtt_median().map(secs),
+            "max_s": a.rtt_max.map(secs),
+        },
+        "window_scale_known": a.window_scale_known(),
+    })
 }
 
 /// The `connection` object.
@@ -188,6 +216,11 @@ pub fn connection_value(c: &Connection) -> Value {
             "total": r.total(), "syn": r.syn, "syn_ack": r.syn_ack, "data": r.data, "fin": r.fin,
         },
         "keepalives": {"client": cl.keepalives, "server": sv.keepalives},
+        "analysis": {
+            "client": direction_analysis(&cl.analysis),
+            "server": direction_analysis(&sv.analysis),
+            "irtt_s": c.irtt.map(secs),
+        },
         "rsts": {"client": cl.rsts, "server": sv.rsts},
     })
 }
@@ -237,34 +270,37 @@ impl<W: Write> Renderer for JsonRenderer<W> {
     fn segment(&mut self, seg: &Segment, c: &Connection, obs: &Observation) -> io::Result<()> {
         let from = c.endpoint(obs.from);
         let to = c.endpoint(obs.from.peer());
-        let mut analysis = Vec::new();
-        if let Some(k) = obs.retransmission {
-            analysis.push("retransmission");
-            if k == RetransKind::Syn || k == RetransKind::SynAck {
-                analysis.push("syn_retransmission");
-            }
-        }
-        if obs.keepalive {
-            analysis.push("keep_alive");
-        }
+        let a = &obs.analysis;
+        let mut analysis: Vec<&str> = a.flags.names().collect();
         if obs.ignored.is_some() {
             analysis.push("ignored");
         }
-        let v = json!({
-            "type": "segment",
-            "frame": seg.frame,
-            "ts": ts(seg.ts),
-            "conn": c.id,
-            "from": obs.from.name(),
-            "flags": seg.flags.to_letters(),
-            "seq": from.rel(seg.seq),
-            "ack": if seg.flags.ack() { to.rel(seg.ack) } else { 0 },
-            "len": seg.payload_len,
-            "win": seg.window,
-            "analysis": analysis,
-            "state": states(c.states()),
-        });
-        self.line(&v)
+        let mut m = Map::new();
+        m.insert("type".into(), json!("segment"));
+        m.insert("frame".into(), json!(seg.frame));
+        m.insert("ts".into(), json!(ts(seg.ts)));
+        m.insert("conn".into(), json!(c.id));
+        m.insert("from".into(), json!(obs.from.name()));
+        m.insert("flags".into(), json!(seg.flags.to_letters()));
+        m.insert("seq".into(), json!(from.rel(seg.seq)));
+        m.insert(
+            "ack".into(),
+            json!(if seg.flags.ack() { to.rel(seg.ack) } else { 0 }),
+        );
+        m.insert("len".into(), json!(seg.payload_len));
+        m.insert("win".into(), json!(seg.window));
+        m.insert("analysis".into(), json!(analysis));
+        if let Some((num, frame)) = a.dup_ack {
+            m.insert("dup_ack".into(), json!({"num": num, "frame": frame}));
+        }
+        if let Some(d) = a.since_original {
+            m.insert("rto_s".into(), json!(secs(d)));
+        }
+        if let Some(d) = a.ack_rtt {
+            m.insert("ack_rtt_s".into(), json!(secs(d)));
+        }
+        m.insert("state".into(), states(c.states()));
+        self.line(&Value::Object(m))
     }
 
     fn event(&mut self, ev: &Event, _c: &Connection) -> io::Result<()> {

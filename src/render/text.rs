@@ -12,7 +12,8 @@ use crate::render::table::{ConnTable, write_summary};
 use crate::render::{Renderer, words};
 use crate::summary::Summary;
 use crate::tcp::Connection;
-use crate::tcp::conn::{Observation, RetransKind};
+use crate::tcp::analysis::Flags;
+use crate::tcp::conn::Observation;
 use crate::time::{Duration, TimeFormatter};
 
 pub struct TextRenderer<W: Write> {
@@ -113,15 +114,26 @@ impl<W: Write> Renderer for TextRenderer<W> {
             write!(self.out, ", ack {ack}")?;
         }
         write!(self.out, ", win {}, length {}", seg.window, seg.payload_len)?;
-        let tag = match obs.retransmission {
-            Some(RetransKind::Syn) => " [SYN retransmission]",
-            Some(RetransKind::SynAck) => " [SYN-ACK retransmission]",
-            Some(RetransKind::Data) => " [retransmission]",
-            Some(RetransKind::Fin) => " [FIN retransmission]",
-            None if obs.ignored.is_some() => " [ignored by the receiver]",
-            None if obs.keepalive => " [keep-alive]",
-            None => "",
-        };
+        // Wireshark's Info-column tags, then tcpscope's own.
+        let a = &obs.analysis;
+        let mut tag = String::new();
+        for (bit, name) in Flags::TAGS {
+            if a.flags.has(bit) && !(bit == Flags::RETRANSMISSION && tag.contains("Retransmission"))
+            {
+                tag.push_str(" [");
+                tag.push_str(name);
+                tag.push(']');
+            }
+        }
+        if let Some((num, frame)) = a.dup_ack {
+            tag.push_str(&format!(" [TCP Dup ACK {frame}#{num}]"));
+        }
+        if a.flags.has(Flags::TIME_WAIT_REACK) {
+            tag.push_str(" [TIME_WAIT re-ACK]");
+        }
+        if obs.ignored.is_some() {
+            tag.push_str(" [ignored by the receiver]");
+        }
         let st = c.states();
         writeln!(self.out, "{tag}  (client {}, server {})", st[0], st[1])
     }

@@ -89,11 +89,27 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             s,
             "{who} sends data after the {peer}'s FIN: half-close, the {peer} still receives"
         ),
-        EventKind::DataRetransmission { rel_seq, len } => write!(
-            s,
-            "{who} retransmits data seq {rel_seq}:{} ({len} bytes)",
-            rel_seq.wrapping_add(*len)
-        ),
+        EventKind::DataRetransmission {
+            rel_seq,
+            len,
+            kind,
+            since_original,
+        } => {
+            let what = match *kind {
+                "fast_retransmission" => "fast-retransmits",
+                "spurious_retransmission" => "needlessly retransmits (already acknowledged)",
+                _ => "retransmits",
+            };
+            let _ = write!(
+                s,
+                "{who} {what} data seq {rel_seq}:{} ({len} bytes)",
+                rel_seq.wrapping_add(*len)
+            );
+            match since_original {
+                Some(d) => write!(s, ", {d} after the oldest unacknowledged segment was sent"),
+                None => Ok(()),
+            }
+        }
         EventKind::Reset {
             sender_state,
             receiver_state,

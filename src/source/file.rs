@@ -341,7 +341,9 @@ impl CaptureFile {
                     source: crate::decode::UnknownLinkType(n),
                 })?;
                 let ns = u128::from(units) * 1_000_000_000 / u128::from(iface.units_per_sec);
-                let ns = (ns as i128 + i128::from(iface.offset_secs) * 1_000_000_000).max(0);
+                // A garbage timestamp saturates rather than wrapping around.
+                let ns = (ns as i128 + i128::from(iface.offset_secs) * 1_000_000_000)
+                    .clamp(0, i128::from(u64::MAX));
                 self.packets += 1;
                 let pkt = RawPacket {
                     ts: Timestamp(ns as u64),

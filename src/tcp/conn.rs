@@ -15,6 +15,7 @@ use std::net::SocketAddr;
 
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
+use crate::tcp::analysis::{self, ConnContext, DirAnalysis, Flags, SegmentAnalysis};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::TcpState;
 use crate::time::{Duration, Timestamp};
@@ -232,6 +233,8 @@ pub struct Endpoint {
     pub window_scale: Option<u8>,
     /// Largest window this endpoint advertised, in bytes (scaled when the scale is known).
     max_window: u32,
+    /// Wireshark-style analysis of the segments this endpoint sent.
+    pub analysis: DirAnalysis,
 }
 
 impl Endpoint {
@@ -258,6 +261,7 @@ impl Endpoint {
             time_wait: None,
             window_scale: None,
             max_window: 0,
+            analysis: DirAnalysis::default(),
         }
     }
 
@@ -289,6 +293,8 @@ pub struct Observation {
     pub keepalive: bool,
     /// The receiver must drop this segment (RFC 9293 §3.10.7.4); why.
     pub ignored: Option<&'static str>,
+    /// The per-segment analysis (Wireshark's flags, with tcpscope's corrections).
+    pub analysis: SegmentAnalysis,
 }
 
 /// One TCP connection: a 4-tuple and one incarnation of it.
@@ -315,6 +321,13 @@ pub struct Connection {
     /// The connection this one replaced on the same 4-tuple.
     pub reused_from: Option<u64>,
     pub mid_stream: bool,
+    /// Time of the last SYN without ACK, and Wireshark's initial RTT measured from it.
+    last_syn: Option<Timestamp>,
+    pub irtt: Option<Duration>,
+    /// Set by `on_ack` when the segment re-acknowledged a retransmitted FIN from TIME_WAIT.
+    reacked: bool,
+    /// The client has sent an ACK-bearing non-SYN segment after its SYN.
+    client_acked: bool,
     config: TrackerConfig,
 }
 
@@ -367,6 +380,10 @@ impl Connection {
             reset: None,
             reused_from,
             mid_stream: !f.syn(),
+            last_syn: None,
+            irtt: None,
+            reacked: false,
+            client_acked: false,
             config,
         };
         let first_side = conn.side_of(seg);
@@ -489,6 +506,11 @@ impl Connection {
                 e.window_scale = seg.options.window_scale;
             }
         }
+        // Without the peer's SYN, its relative numbers start from the first ACK of it seen
+        // (as Wireshark and tcpdump do): that ACK shows 1.
+        if f.ack() && self.ep[y.idx()].base.is_none() {
+            self.ep[y.idx()].base = Some(seg.ack.plus(u32::MAX));
+        }
         if let Some(reason) = self.unacceptable(seg, x) {
             self.emit(out, ts, x, EventKind::Ignored { reason });
             return Observation {
@@ -496,9 +518,11 @@ impl Connection {
                 retransmission: None,
                 keepalive: false,
                 ignored: Some(reason),
+                analysis: SegmentAnalysis::default(),
             };
         }
         self.note_window(seg, x);
+        let sa = self.analyze(seg, x);
         // Anything from x answers y's keep-alive probes.
         self.ep[y.idx()].unanswered_keepalives = 0;
 
@@ -509,14 +533,18 @@ impl Connection {
                 retransmission: None,
                 keepalive: false,
                 ignored: None,
+                analysis: sa,
             };
         }
 
-        let keepalive = self.is_keepalive(seg, x);
+        if x == Side::Client && f.ack() && !f.syn() && self.ep[0].syn.seen() {
+            self.client_acked = true;
+        }
+        let keepalive = sa.flags.has(Flags::KEEP_ALIVE);
         let retrans = if keepalive {
             None
         } else {
-            self.retransmission_kind(seg, x)
+            self.retransmission_kind(seg, x, &sa)
         };
         if keepalive {
             let e = &mut self.ep[x.idx()];
@@ -535,7 +563,7 @@ impl Connection {
             self.on_ack(seg, x, out);
         }
         if seg.payload_len > 0 && !keepalive {
-            self.on_data(seg, x, retrans, out);
+            self.on_data(seg, x, retrans, &sa, out);
         }
         if f.fin() {
             self.on_fin(seg, x, retrans, out);
@@ -544,12 +572,53 @@ impl Connection {
         let end = seg.seq_end();
         let e = &mut self.ep[x.idx()];
         e.next_seq = Some(e.next_seq.map_or(end, |n| n.max(end)));
+        let mut sa = sa;
+        // The tracker knows more than the flags: SYN-ACKs of a simultaneous open are not
+        // retransmissions (correction 3), and an ACK from TIME_WAIT for a retransmitted FIN is
+        // its re-ACK, not a duplicate ACK (correction 4).
+        if f.syn() && retrans.is_none() {
+            sa.flags.clear(
+                Flags::RETRANSMISSION | Flags::FAST_RETRANSMISSION | Flags::SPURIOUS_RETRANSMISSION,
+            );
+        }
+        if std::mem::take(&mut self.reacked) {
+            sa.flags.clear(Flags::DUPLICATE_ACK);
+            sa.flags.set(Flags::TIME_WAIT_REACK);
+            sa.dup_ack = None;
+        }
+        if self.reused_from.is_some() && self.packets() == 1 && f.syn() && !f.ack() {
+            sa.flags.set(Flags::REUSED_PORTS);
+        }
         Observation {
             from: x,
             retransmission: retrans,
             keepalive,
             ignored: None,
+            analysis: sa,
         }
+    }
+
+    /// Runs the per-segment analysis for a segment from `x`.
+    fn analyze(&mut self, seg: &Segment, x: Side) -> SegmentAnalysis {
+        let f = seg.flags;
+        // Wireshark's iRTT: from the most recent SYN to the first ACK-bearing non-SYN segment.
+        if f.syn() && !f.ack() {
+            self.last_syn = Some(seg.ts);
+        } else if f.ack()
+            && !f.syn()
+            && self.irtt.is_none()
+            && let Some(t) = self.last_syn
+            && seg.ts > t
+        {
+            self.irtt = Some(seg.ts.since(t));
+        }
+        let ctx = ConnContext { irtt: self.irtt };
+        let [c, s] = &mut self.ep;
+        let (fwd, rev) = match x {
+            Side::Client => (&mut c.analysis, &mut s.analysis),
+            Side::Server => (&mut s.analysis, &mut c.analysis),
+        };
+        analysis::analyze(fwd, rev, seg, ctx)
     }
 
     /// Window scaling is in force only when both SYNs carried the option (RFC 7323 §2.2).
@@ -599,6 +668,17 @@ impl Connection {
         if f.syn() && f.rst() {
             return Some("SYN and RST together are never valid");
         }
+        // In SYN_SENT a RST counts only if it acknowledges the SYN (RFC 9293 §3.10.7.3); a
+        // forged one (an injection) usually does not.
+        let receiver = &self.ep[y.idx()];
+        if f.rst()
+            && receiver.state == TcpState::SynSent
+            && receiver
+                .isn
+                .is_some_and(|isn| !f.ack() || seg.ack != isn.plus(1))
+        {
+            return Some("a RST in SYN_SENT must acknowledge the SYN, and this one does not");
+        }
         if f.syn() {
             return None;
         }
@@ -627,18 +707,14 @@ impl Connection {
         None
     }
 
-    /// A keep-alive probe: no SYN/FIN, at most one (garbage) byte, one below what the sender
-    /// has already sent (RFC 9293 §3.8.4). Linux's zero-window probes have the same shape.
-    fn is_keepalive(&self, seg: &Segment, x: Side) -> bool {
-        let f = seg.flags;
-        if f.syn() || f.fin() || seg.payload_len > 1 {
-            return false;
-        }
-        matches!(self.ep[x.idx()].next_seq, Some(n) if seg.seq.plus(1) == n)
-    }
-
-    /// Does the segment carry sequence space its sender has already sent?
-    fn retransmission_kind(&self, seg: &Segment, x: Side) -> Option<RetransKind> {
+    /// Does the segment carry sequence space its sender has already sent? SYNs, SYN-ACKs and
+    /// FINs are judged by the tracker (it knows each side's ISN and FIN); data by the analysis.
+    fn retransmission_kind(
+        &self,
+        seg: &Segment,
+        x: Side,
+        sa: &SegmentAnalysis,
+    ) -> Option<RetransKind> {
         let e = &self.ep[x.idx()];
         let f = seg.flags;
         if f.syn() {
@@ -653,10 +729,7 @@ impl Connection {
         if f.fin() && e.fin_seq == Some(seg.seq.plus(seg.payload_len)) {
             return Some(RetransKind::Fin);
         }
-        match e.next_seq {
-            Some(n) if seg.payload_len > 0 && seg.seq.is_before(n) => Some(RetransKind::Data),
-            _ => None,
-        }
+        (seg.payload_len > 0 && sa.flags.retransmission()).then_some(RetransKind::Data)
     }
 
     // ------------------------------------------------------------------------------------
@@ -827,6 +900,7 @@ impl Connection {
                     self.ep[y.idx()].fin_acked = true;
                     self.finish_peer_close(y, ts);
                     self.close_complete = self.ep[x.idx()].fin_acked;
+                    self.reacked = true;
                     self.emit(out, ts, x, EventKind::TimeWaitReack { until });
                     return;
                 }
@@ -912,11 +986,19 @@ impl Connection {
         seg: &Segment,
         x: Side,
         retrans: Option<RetransKind>,
+        sa: &SegmentAnalysis,
         out: &mut Vec<Event>,
     ) {
         let y = x.peer();
         if retrans == Some(RetransKind::Data) {
             let rel_seq = self.ep[x.idx()].rel(seg.seq);
+            let kind = if sa.flags.has(Flags::FAST_RETRANSMISSION) {
+                "fast_retransmission"
+            } else if sa.flags.has(Flags::SPURIOUS_RETRANSMISSION) {
+                "spurious_retransmission"
+            } else {
+                "retransmission"
+            };
             self.emit(
                 out,
                 seg.ts,
@@ -924,6 +1006,8 @@ impl Connection {
                 EventKind::DataRetransmission {
                     rel_seq,
                     len: seg.payload_len,
+                    kind,
+                    since_original: sa.since_original,
                 },
             );
         } else if retrans.is_none()
@@ -1180,6 +1264,12 @@ impl Connection {
         }
     }
 
+    /// The client sent an ACK-bearing segment (not a SYN) after its SYN, without a refusal in
+    /// between: it received a SYN-ACK, captured or not.
+    pub fn client_acked_after_syn(&self) -> bool {
+        self.client_acked && !self.reset.is_some_and(|r| r.cause == ResetCause::Refused)
+    }
+
     /// Packets and payload bytes of both sides.
     pub fn packets(&self) -> u64 {
         self.ep[0].packets + self.ep[1].packets
@@ -1265,6 +1355,7 @@ mod tests {
                 payload_len: len,
                 options: TcpOptions::default(),
                 truncated: false,
+                ip_len: 40 + len,
             };
             match self.conn.as_mut() {
                 Some(c) => c.observe(&seg, &mut self.events),
@@ -1684,6 +1775,7 @@ mod tests {
             payload_len: 0,
             options: TcpOptions::default(),
             truncated: false,
+            ip_len: 40,
         };
         assert!(!w.conn().is_new_incarnation(&again(C_ISN)));
         assert!(w.conn().is_new_incarnation(&again(C_ISN + 100_000)));

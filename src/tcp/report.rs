@@ -72,7 +72,9 @@ pub fn handshake_status(c: &Connection) -> HandshakeStatus {
     let (client, server) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
     if !client.syn.seen() && !c.simultaneous_open {
         HandshakeStatus::NotSeen
-    } else if c.handshake_done {
+    } else if c.handshake_done || c.client_acked_after_syn() {
+        // The client's ACK proves the handshake completed, even when a one-sided capture
+        // holds no SYN-ACK.
         HandshakeStatus::Complete
     } else if c.reset.is_some_and(|r| r.cause == ResetCause::Refused) {
         HandshakeStatus::Refused

@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# End-to-end benchmark (issue 4): tcpscope against tcpdump, tshark and tcptrace on the same
+# synthetic capture, in one run.
+#
+#   scripts/bench.sh [--connections N] [--keep DIR] [--runs N] [--skip-slow] [--skip-full]
+#
+# Builds tcpscope and the generator (examples/gen_capture.rs) in release, writes a
+# headers-only capture (snap length 96, as `tcpdump -s 96`) and a full-size variant of the
+# same traffic, then times every tool with hyperfine and measures its peak RSS with
+# /usr/bin/time. 200,000 connections (the default) give about 4.4 million packets; the
+# whole run takes about 6 minutes on 2 cores.
+#
+# --keep DIR   write the captures and the results (hyperfine markdown and JSON, the final
+#              table) to DIR and leave them there; otherwise a temporary folder is removed
+# --runs N     timed runs of the fast commands (default 3, after 1 warm-up); tshark and
+#              tcptrace always get 1 run and no warm-up
+# --skip-slow  leave out tshark and tcptrace
+# --skip-full  leave out the full-size capture
+#
+# Needs hyperfine, tcpdump, GNU time and python3; tshark and tcptrace are optional (skipped,
+# and said so, when missing). On Debian/Ubuntu:
+#   apt-get install -y hyperfine tcpdump time tshark tcptrace
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+connections=200000
+keep=""
+runs=3
+skip_slow=0
+skip_full=0
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --connections) connections="$2"; shift 2 ;;
+        --keep) keep="$2"; shift 2 ;;
+        --runs) runs="$2"; shift 2 ;;
+        --skip-slow) skip_slow=1; shift ;;
+        --skip-full) skip_full=1; shift ;;
+        -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+        *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
+    esac
+done
+
+started=$(date +%s)
+for tool in hyperfine tcpdump python3; do
+    command -v "$tool" >/dev/null || { echo "bench.sh: $tool is missing (apt-get install -y $tool)" >&2; exit 2; }
+done
+[ -x /usr/bin/time ] || { echo "bench.sh: /usr/bin/time is missing (apt-get install -y time)" >&2; exit 2; }
+
+if [ -n "$keep" ]; then
+    mkdir -p "$keep"
+    dir=$(cd "$keep" && pwd)
+else
+    dir=$(mktemp -d /tmp/tcpscope-bench.XXXXXX)
+    trap 'rm -rf "$dir"' EXIT
+fi
+
+echo "== machine"
+echo "nproc:  $(nproc)"
+echo "cpu:    $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
+echo "kernel: $(uname -srm)"
+echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)"
+echo "tools:  $(hyperfine --version); $(tcpdump --version 2>&1 | head -1)"
+have_tshark=0
+have_tcptrace=0
+if [ "$skip_slow" = 1 ]; then
+    echo "        tshark and tcptrace: skipped (--skip-slow)"
+else
+    if command -v tshark >/dev/null; then
+        have_tshark=1
+        echo "        $(tshark --version 2>/dev/null | head -1)"
+    else
+        echo "        tshark: not installed, skipped (apt-get install -y tshark)"
+    fi
+    if command -v tcptrace >/dev/null; then
+        have_tcptrace=1
+        echo "        tcptrace $(tcptrace -v 2>&1 | grep -m1 -o 'Version [0-9.]*' | cut -d' ' -f2)"
+    else
+        echo "        tcptrace: not installed, skipped (apt-get install -y tcptrace)"
+    fi
+fi
+echo "results: $dir"
+
+echo
+echo "== build"
+cargo build --release --quiet --bin tcpscope --example gen_capture
+tcpscope="$PWD/target/release/tcpscope"
+gen="$PWD/target/release/examples/gen_capture"
+
+echo
+echo "== captures ($connections connections)"
+headers="$dir/headers.pcap"
+full="$dir/full.pcap"
+"$gen" --connections "$connections" --snaplen 96 --out "$headers" | tee "$dir/gen.txt"
+packets=$(grep -o '^gen_capture: [0-9]*' "$dir/gen.txt" | grep -o '[0-9]*$')
+if [ "$skip_full" = 0 ]; then
+    "$gen" --connections "$connections" --snaplen full --out "$full" >/dev/null
+    echo "full-size variant: $(du -h "$full" | cut -f1), headers-only: $(du -h "$headers" | cut -f1)"
+fi
+
+# Each command runs under /usr/bin/time, which appends its peak RSS (KiB) to rss/NAME; the
+# final table takes the largest. The wrapper costs a fork and a wait, well under a
+# millisecond.
+mkdir -p "$dir/rss" "$dir/hyperfine"
+rm -f "$dir"/rss/* "$dir"/hyperfine/*
+timed() { # NAME COMMAND: hyperfine's -n NAME COMMAND, NUL-separated
+    local file
+    file="$dir/rss/$(printf %s "$1" | tr -c 'A-Za-z0-9' _)"
+    printf -- '-n\0%s\0/usr/bin/time -a -o %s -f %%M %s\0' "$1" "$file" "$2"
+}
+bench() { # LABEL HYPERFINE-OPTIONS... -- NAME COMMAND NAME COMMAND ...
+    local label="$1"; shift
+    local opts=()
+    while [ "$1" != "--" ]; do opts+=("$1"); shift; done
+    shift
+    local args=()
+    while [ $# -gt 0 ]; do
+        while IFS= read -r -d '' a; do args+=("$a"); done < <(timed "$1" "$2")
+        shift 2
+    done
+    echo
+    echo "== $label"
+    hyperfine --style basic "${opts[@]}" \
+        --export-markdown "$dir/hyperfine/$label.md" --export-json "$dir/hyperfine/$label.json" \
+        "${args[@]}"
+}
+
+fast=(--warmup 1 --runs "$runs")
+bench headers "${fast[@]}" -- \
+    "tcpdump" "tcpdump -r $headers -w /dev/null" \
+    "tcpscope table" "$tcpscope read $headers --format table > /dev/null" \
+    "tcpscope json" "$tcpscope read $headers --format json > /dev/null" \
+    "tcpscope text" "$tcpscope read $headers --format text > /dev/null"
+
+slow=()
+[ "$have_tshark" = 1 ] && slow+=("tshark" "tshark -n -r $headers -q -z conv,tcp > /dev/null")
+[ "$have_tcptrace" = 1 ] && slow+=("tcptrace" "tcptrace -n $headers > /dev/null")
+if [ "${#slow[@]}" -gt 0 ]; then
+    bench headers-slow --runs 1 -- "${slow[@]}"
+fi
+
+if [ "$skip_full" = 0 ]; then
+    bench full "${fast[@]}" -- \
+        "tcpdump (full)" "tcpdump -r $full -w /dev/null" \
+        "tcpscope table (full)" "$tcpscope read $full --format table > /dev/null" \
+        "tcpscope json (full)" "$tcpscope read $full --format json > /dev/null"
+fi
+
+echo
+echo "== results: $packets packets, $connections connections"
+python3 - "$dir" "$packets" <<'EOF' | tee "$dir/results.md"
+import json, os, re, sys
+
+d, packets = sys.argv[1], int(sys.argv[2])
+rows = []
+for label in ("headers", "headers-slow", "full"):
+    path = os.path.join(d, "hyperfine", label + ".json")
+    if not os.path.exists(path):
+        continue
+    for r in json.load(open(path))["results"]:
+        name = r["command"]
+        rss = [int(x) for x in open(os.path.join(d, "rss", re.sub("[^A-Za-z0-9]", "_", name))).read().split() if x.isdigit()]
+        rows.append((name, r["mean"], r.get("stddev") or 0.0, len(r["times"]), max(rss) / 1024))
+mean = {name: m for name, m, *_ in rows}
+
+def ratio(t, ref):
+    return f"{t / mean[ref]:.2f}×" if ref in mean else "-"
+
+def full(name):
+    return name.endswith("(full)")
+
+def base(name):  # the full-size rows compare with the full-size tcpdump
+    return "tcpdump (full)" if full(name) else "tcpdump"
+
+print("| tool | runs | seconds (mean ± σ) | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|")
+for name, m, sd, n, rss in rows:
+    print(f"| {name} | {n} | {m:.3f} ± {sd:.3f} | {packets / m / 1e6:.2f} M | "
+          f"{ratio(m, base(name))} | {'-' if full(name) else ratio(m, 'tshark')} | {rss:.0f} |")
+print()
+print("vs X: this tool's time divided by X's on the same file (below 1 is faster); tshark runs")
+print("on the headers-only file only. Peak RSS: the largest of the runs, from /usr/bin/time.")
+EOF
+echo
+echo "bench.sh took $(( $(date +%s) - started )) s"

@@ -1,0 +1,510 @@
+//! Per-segment analysis in Wireshark's vocabulary: retransmission, fast and spurious
+//! retransmission, out-of-order, lost segment, ACKed unseen segment, duplicate ACK, zero window,
+//! zero-window probe (and its ACK), window full, window update, keep-alive (and its ACK).
+//!
+//! The rules are Wireshark 4.0's `tcp_analyze_sequence_number`, restated in
+//! `../shared/reference/analysis-rules.md` §2.4 and applied in the same order, with the same
+//! per-direction state, so that on ordinary traffic both tools flag the same segments. Where
+//! Wireshark's rule guesses and the capture holds the evidence, tcpscope decides from the
+//! evidence instead (each case is marked `Correction` below and listed in
+//! docs/differences-from-wireshark.md):
+//!
+//! 1. A Linux zero-window probe carries no byte at snd.una − 1, the shape of a keep-alive;
+//!    when the peer's last advertised window is zero it is a zero-window probe.
+//! 2. A segment whose bytes were all seen before is a retransmission, never out-of-order, however
+//!    soon it follows; a segment that fills a gap is out-of-order only when it arrives within one
+//!    round trip of the gap being seen, otherwise it is the retransmission of a segment lost
+//!    before the capture point.
+//!
+//! Like the tracker, the analyzer is pure: the segments carry the time.
+
+use crate::decode::Segment;
+use crate::tcp::seq::SeqNum;
+use crate::time::{Duration, Timestamp};
+
+/// Analysis flags of one segment, as a bit set.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(pub u32);
+
+impl Flags {
+    pub const RETRANSMISSION: u32 = 1 << 0;
+    pub const FAST_RETRANSMISSION: u32 = 1 << 1;
+    pub const SPURIOUS_RETRANSMISSION: u32 = 1 << 2;
+    pub const OUT_OF_ORDER: u32 = 1 << 3;
+    pub const LOST_SEGMENT: u32 = 1 << 4;
+    pub const ACK_LOST_SEGMENT: u32 = 1 << 5;
+    pub const DUPLICATE_ACK: u32 = 1 << 6;
+    pub const ZERO_WINDOW: u32 = 1 << 7;
+    pub const ZERO_WINDOW_PROBE: u32 = 1 << 8;
+    pub const ZERO_WINDOW_PROBE_ACK: u32 = 1 << 9;
+    pub const WINDOW_FULL: u32 = 1 << 10;
+    pub const WINDOW_UPDATE: u32 = 1 << 11;
+    pub const KEEP_ALIVE: u32 = 1 << 12;
+    pub const KEEP_ALIVE_ACK: u32 = 1 << 13;
+    pub const REUSED_PORTS: u32 = 1 << 14;
+    /// tcpscope's own: the TIME_WAIT side acknowledging a retransmitted FIN again.
+    pub const TIME_WAIT_REACK: u32 = 1 << 15;
+
+    /// Names in Wireshark's spelling (the suffix of `tcp.analysis.*`), then tcpscope's own.
+    pub const NAMES: [(u32, &'static str); 16] = [
+        (Self::RETRANSMISSION, "retransmission"),
+        (Self::FAST_RETRANSMISSION, "fast_retransmission"),
+        (Self::SPURIOUS_RETRANSMISSION, "spurious_retransmission"),
+        (Self::OUT_OF_ORDER, "out_of_order"),
+        (Self::LOST_SEGMENT, "lost_segment"),
+        (Self::ACK_LOST_SEGMENT, "ack_lost_segment"),
+        (Self::DUPLICATE_ACK, "duplicate_ack"),
+        (Self::ZERO_WINDOW, "zero_window"),
+        (Self::ZERO_WINDOW_PROBE, "zero_window_probe"),
+        (Self::ZERO_WINDOW_PROBE_ACK, "zero_window_probe_ack"),
+        (Self::WINDOW_FULL, "window_full"),
+        (Self::WINDOW_UPDATE, "window_update"),
+        (Self::KEEP_ALIVE, "keep_alive"),
+        (Self::KEEP_ALIVE_ACK, "keep_alive_ack"),
+        (Self::REUSED_PORTS, "reused_ports"),
+        (Self::TIME_WAIT_REACK, "time_wait_reack"),
+    ];
+
+    /// Wireshark's Info-column tags, in the order Wireshark prints them.
+    pub const TAGS: [(u32, &'static str); 14] = [
+        (Self::REUSED_PORTS, "TCP Port numbers reused"),
+        (Self::FAST_RETRANSMISSION, "TCP Fast Retransmission"),
+        (Self::SPURIOUS_RETRANSMISSION, "TCP Spurious Retransmission"),
+        (Self::RETRANSMISSION, "TCP Retransmission"),
+        (Self::OUT_OF_ORDER, "TCP Out-Of-Order"),
+        (Self::LOST_SEGMENT, "TCP Previous segment not captured"),
+        (Self::ACK_LOST_SEGMENT, "TCP ACKed unseen segment"),
+        (Self::WINDOW_UPDATE, "TCP Window Update"),
+        (Self::WINDOW_FULL, "TCP Window Full"),
+        (Self::KEEP_ALIVE, "TCP Keep-Alive"),
+        (Self::KEEP_ALIVE_ACK, "TCP Keep-Alive ACK"),
+        (Self::ZERO_WINDOW_PROBE, "TCP ZeroWindowProbe"),
+        (Self::ZERO_WINDOW_PROBE_ACK, "TCP ZeroWindowProbeAck"),
+        (Self::ZERO_WINDOW, "TCP ZeroWindow"),
+    ];
+
+    pub fn has(self, bit: u32) -> bool {
+        self.0 & bit != 0
+    }
+    pub fn set(&mut self, bit: u32) {
+        self.0 |= bit;
+    }
+    pub fn clear(&mut self, bit: u32) {
+        self.0 &= !bit;
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Any kind of retransmission.
+    pub fn retransmission(self) -> bool {
+        self.has(Self::RETRANSMISSION)
+    }
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        Self::NAMES
+            .into_iter()
+            .filter(move |(b, _)| self.has(*b))
+            .map(|(_, n)| n)
+    }
+}
+
+/// Wireshark's window-scale states.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WinScale {
+    /// No SYN of this direction seen.
+    Unknown,
+    /// A SYN lacked the option: no scaling.
+    None,
+    Shift(u8),
+}
+
+/// One unacknowledged segment (data, SYN or FIN) of a direction.
+#[derive(Clone, Copy, Debug)]
+struct Unacked {
+    end: SeqNum,
+    sent: Timestamp,
+    /// Sent again since: no RTT sample may be taken from it (Karn's rule).
+    resent: bool,
+}
+
+/// A gap in what the capture saw of a direction: bytes `[start, end)` were never captured.
+#[derive(Clone, Copy, Debug)]
+struct Hole {
+    start: SeqNum,
+    end: SeqNum,
+    /// When the capture first saw data beyond the gap.
+    seen: Timestamp,
+}
+
+/// Bounds that keep the per-connection state small whatever the connection does.
+const MAX_UNACKED: usize = 64;
+const MAX_HOLES: usize = 8;
+const MAX_RTT_SAMPLES: usize = 256;
+
+/// What the analysis keeps for one direction (Wireshark's `tcp_analyze_seq_info`).
+#[derive(Clone, Debug)]
+pub struct DirAnalysis {
+    /// One past the highest sequence number sent (None: unknown yet).
+    nextseq: Option<SeqNum>,
+    nextseq_time: Timestamp,
+    /// The highest contiguous end: raised only by a segment starting exactly at it.
+    maxseqtobeacked: Option<SeqNum>,
+    /// Ack field and time of the last packet of this direction (whatever its flags).
+    lastack: Option<SeqNum>,
+    lastack_time: Timestamp,
+    lastnondupack: u64,
+    dupacknum: i32,
+    /// Last raw window field (None before the first packet: never a window update).
+    window: Option<u16>,
+    last_was_syn: bool,
+    win_scale: WinScale,
+    last_flags: Flags,
+    unacked: Vec<Unacked>,
+    holes: Vec<Hole>,
+    /// Count of each flag, in the order of [`Flags::NAMES`].
+    pub counts: [u32; 16],
+    /// Round-trip samples (data sent → its exact ACK), microseconds; at most
+    /// `MAX_RTT_SAMPLES` are kept, min and max are exact.
+    rtt_samples: Vec<u32>,
+    pub rtt_count: u64,
+    pub rtt_min: Option<Duration>,
+    pub rtt_max: Option<Duration>,
+}
+
+impl Default for DirAnalysis {
+    fn default() -> Self {
+        DirAnalysis {
+            nextseq: None,
+            nextseq_time: Timestamp(0),
+            maxseqtobeacked: None,
+            lastack: None,
+            lastack_time: Timestamp(0),
+            lastnondupack: 0,
+            dupacknum: 0,
+            window: None,
+            last_was_syn: false,
+            win_scale: WinScale::Unknown,
+            last_flags: Flags::default(),
+            unacked: Vec::new(),
+            holes: Vec::new(),
+            counts: [0; 16],
+            rtt_samples: Vec::new(),
+            rtt_count: 0,
+            rtt_min: None,
+            rtt_max: None,
+        }
+    }
+}
+
+impl DirAnalysis {
+    /// Median of the kept RTT samples.
+    pub fn rtt_median(&self) -> Option<Duration> {
+        if self.rtt_samples.is_empty() {
+            return None;
+        }
+        let mut v = self.rtt_samples.clone();
+        v.sort_unstable();
+        Some(Duration(u64::from(v[v.len() / 2]) * 1000))
+    }
+
+    /// Is the window scale known (a SYN of this direction was seen)?
+    pub fn window_scale_known(&self) -> bool {
+        self.win_scale != WinScale::Unknown
+    }
+
+    fn add_rtt_sample(&mut self, d: Duration) {
+        self.rtt_count += 1;
+        self.rtt_min = Some(self.rtt_min.map_or(d, |m| m.min(d)));
+        self.rtt_max = Some(self.rtt_max.map_or(d, |m| m.max(d)));
+        let us = (d.0 / 1000).min(u64::from(u32::MAX)) as u32;
+        if self.rtt_samples.len() < MAX_RTT_SAMPLES {
+            self.rtt_samples.push(us);
+        } else {
+            // Keep a spread over the whole connection: replace a slot chosen by the count.
+            let slot =
+                (self.rtt_count.wrapping_mul(2_654_435_761) % MAX_RTT_SAMPLES as u64) as usize;
+            self.rtt_samples[slot] = us;
+        }
+    }
+}
+
+/// The result for one segment.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SegmentAnalysis {
+    pub flags: Flags,
+    /// For a duplicate ACK: its number (#1, #2 …) and the frame of the ACK it repeats.
+    pub dup_ack: Option<(u32, u64)>,
+    /// For a retransmission: time since the oldest unacknowledged segment was sent (Wireshark's
+    /// `tcp.analysis.rto`), i.e. the sender's timeout or fast-retransmit delay.
+    pub since_original: Option<Duration>,
+    /// The acknowledgement in this segment completed a round-trip sample.
+    pub ack_rtt: Option<Duration>,
+}
+
+/// What the analysis needs to know of the connection as a whole.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ConnContext {
+    /// Wireshark's iRTT: from the last SYN to the first ACK-bearing non-SYN segment.
+    pub irtt: Option<Duration>,
+}
+
+/// Analyses one segment sent in the direction `fwd` (the reverse direction is `rev`).
+pub fn analyze(
+    fwd: &mut DirAnalysis,
+    rev: &mut DirAnalysis,
+    seg: &Segment,
+    ctx: ConnContext,
+) -> SegmentAnalysis {
+    let now = seg.ts;
+    let f = seg.flags;
+    let (syn, fin, rst) = (f.syn(), f.fin(), f.rst());
+    let no_sfr = !syn && !fin && !rst;
+    let seq = seg.seq;
+    let ack = seg.ack;
+    let seglen = seg.payload_len;
+    let window = seg.window;
+    let mut out = SegmentAnalysis::default();
+    let mut flags = Flags::default();
+
+    // The window scale comes from the SYNs (RFC 7323: in force only if both carried it).
+    if syn {
+        fwd.win_scale = match seg.options.window_scale {
+            Some(s) => WinScale::Shift(s.min(14)),
+            None => WinScale::None,
+        };
+        if f.ack() && (fwd.win_scale == WinScale::None || rev.win_scale == WinScale::None) {
+            fwd.win_scale = WinScale::None;
+            rev.win_scale = WinScale::None;
+        }
+    }
+
+    let at_next = fwd.nextseq == Some(seq);
+    let one_below_next = fwd.nextseq == Some(seq.plus(1));
+    let rev_window_zero = rev.window == Some(0);
+
+    'checks: {
+        // 1. Zero-window probe: one byte of new data while the peer's window is zero.
+        if seglen == 1 && at_next && rev_window_zero {
+            flags.set(Flags::ZERO_WINDOW_PROBE);
+            break 'checks;
+        }
+        // Correction 1: Linux probes with no new byte at snd.una - 1 (a keep-alive's shape);
+        // with the peer's window at zero that is a zero-window probe, not a keep-alive.
+        if seglen <= 1 && one_below_next && rev_window_zero && no_sfr {
+            flags.set(Flags::ZERO_WINDOW_PROBE);
+            break 'checks;
+        }
+        // 2. Zero window advertised.
+        if window == 0 && no_sfr {
+            flags.set(Flags::ZERO_WINDOW);
+        }
+        // 3. Previous segment not captured: data beyond what this direction has sent.
+        if let Some(n) = fwd.nextseq
+            && seq.is_after(n)
+            && !rst
+        {
+            flags.set(Flags::LOST_SEGMENT);
+            if fwd.holes.len() < MAX_HOLES {
+                fwd.holes.push(Hole {
+                    start: n,
+                    end: seq,
+                    seen: now,
+                });
+            }
+        }
+        // 4. Keep-alive: at most one byte, one below the next sequence number.
+        if seglen <= 1 && one_below_next && no_sfr {
+            flags.set(Flags::KEEP_ALIVE);
+        }
+        let same_ack = fwd.lastack == Some(ack);
+        // 5. Window update: the window changed, nothing else did.
+        if seglen == 0
+            && window != 0
+            && fwd.window.is_some_and(|w| w != window)
+            && at_next
+            && same_ack
+            && no_sfr
+        {
+            flags.set(Flags::WINDOW_UPDATE);
+        }
+        // 6. Window full: this segment fills the receiver's window exactly.
+        if seglen > 0 && rev.win_scale != WinScale::Unknown && no_sfr {
+            let shift = match rev.win_scale {
+                WinScale::Shift(s) if !rev.last_was_syn => s,
+                _ => 0,
+            };
+            if let (Some(la), Some(w)) = (rev.lastack, rev.window) {
+                let edge = la.plus(((u64::from(w)) << shift).min(u64::from(u32::MAX)) as u32);
+                if seq.plus(seglen) == edge {
+                    flags.set(Flags::WINDOW_FULL);
+                }
+            }
+        }
+        let window_same = fwd.window == Some(window);
+        // 7. Keep-alive ACK: repeats the last ACK exactly, answering a keep-alive.
+        if seglen == 0
+            && window != 0
+            && window_same
+            && at_next
+            && same_ack
+            && rev.last_flags.has(Flags::KEEP_ALIVE)
+            && no_sfr
+        {
+            flags.set(Flags::KEEP_ALIVE_ACK);
+            break 'checks;
+        }
+        // 8. Zero-window-probe ACK: the window stays zero.
+        if seglen == 0
+            && window == 0
+            && window_same
+            && at_next
+            && same_ack
+            && rev.last_flags.has(Flags::ZERO_WINDOW_PROBE)
+            && no_sfr
+        {
+            flags.set(Flags::ZERO_WINDOW_PROBE_ACK);
+            break 'checks;
+        }
+        // 9. Duplicate ACK: nothing changed at all.
+        if seglen == 0 && window != 0 && window_same && at_next && same_ack && no_sfr {
+            fwd.dupacknum = if fwd.dupacknum == -1 {
+                1
+            } else {
+                fwd.dupacknum + 1
+            };
+            flags.set(Flags::DUPLICATE_ACK);
+            out.dup_ack = Some((fwd.dupacknum as u32, fwd.lastnondupack));
+        }
+    }
+
+    // 10. A new ack value starts a new dup-ACK count.
+    if fwd.lastack != Some(ack) {
+        fwd.lastnondupack = seg.frame;
+        fwd.dupacknum = 0;
+    }
+
+    // 11. ACKed unseen segment: the ACK covers bytes the capture never saw.
+    if f.ack()
+        && let Some(m) = rev.maxseqtobeacked
+        && ack.is_after(m)
+    {
+        match rev.nextseq {
+            Some(n) if m.is_before(n) => {
+                rev.maxseqtobeacked = Some(n);
+                flags.set(Flags::ACK_LOST_SEGMENT);
+            }
+            _ => {
+                if rev.dupacknum == 0 {
+                    flags.set(Flags::ACK_LOST_SEGMENT);
+                }
+                rev.dupacknum = -1;
+            }
+        }
+    }
+
+    // 12. The retransmission family.
+    if (seglen > 0 || syn || fin) && !flags.has(Flags::KEEP_ALIVE) {
+        let end_with_flags = seq.plus(seglen + u32::from(syn) + u32::from(fin));
+        let mut not_advanced = fwd.nextseq.is_some_and(|n| seq.is_before(n));
+        // Data following a dropped one-byte probe starts one below nextseq.
+        if seglen > 1 && one_below_next {
+            not_advanced = false;
+        }
+        let spurious = seglen > 0 && rev.lastack.is_some_and(|la| !seq.plus(seglen).is_after(la));
+        let fast = not_advanced
+            && rev.dupacknum >= 2
+            && rev.lastack == Some(seq)
+            && now.since(rev.lastack_time) < Duration(20_000_000);
+        if spurious {
+            flags.set(Flags::SPURIOUS_RETRANSMISSION | Flags::RETRANSMISSION);
+        } else if fast {
+            flags.set(Flags::FAST_RETRANSMISSION | Flags::RETRANSMISSION);
+        } else if not_advanced {
+            // Correction 2: out-of-order only for a segment that fills a gap, and only when it
+            // comes within one round trip of the gap being seen (Wireshark: within iRTT of the
+            // newest segment, bytes seen before or not).
+            let rtt = ctx.irtt.unwrap_or(Duration(3_000_000));
+            let fills = fwd
+                .holes
+                .iter()
+                .find(|h| seq.is_before(h.end) && end_with_flags.is_after(h.start));
+            match fills {
+                Some(h) if now.since(h.seen) < rtt => flags.set(Flags::OUT_OF_ORDER),
+                _ => flags.set(Flags::RETRANSMISSION),
+            }
+        }
+        if flags.retransmission() {
+            out.since_original = Some(
+                fwd.unacked
+                    .first()
+                    .map_or(now.since(fwd.nextseq_time), |u| now.since(u.sent)),
+            );
+            for u in fwd.unacked.iter_mut().filter(|u| seq.is_before(u.end)) {
+                u.resent = true;
+            }
+        }
+        // Bytes now seen close (part of) any gap they fall in.
+        if flags.has(Flags::OUT_OF_ORDER) || flags.retransmission() {
+            fwd.holes.retain_mut(|h| {
+                if !seq.is_after(h.start) && !end_with_flags.is_before(h.end) {
+                    return false;
+                }
+                if !seq.is_after(h.start) && end_with_flags.is_after(h.start) {
+                    h.start = end_with_flags;
+                } else if seq.is_before(h.end) && !end_with_flags.is_before(h.end) {
+                    h.end = seq;
+                }
+                true
+            });
+        }
+    }
+
+    // 13. Bookkeeping.
+    let end = seq.plus(seglen + u32::from(syn) + u32::from(fin));
+    if (seglen > 0 || syn || fin) && !flags.retransmission() && fwd.unacked.len() < MAX_UNACKED {
+        fwd.unacked.push(Unacked {
+            end,
+            sent: now,
+            resent: false,
+        });
+    }
+    if !flags.has(Flags::ZERO_WINDOW_PROBE) {
+        if fwd.nextseq.is_none_or(|n| end.is_after(n)) {
+            fwd.nextseq = Some(end);
+            fwd.nextseq_time = now;
+        }
+        // The highest contiguous end moves only with a segment starting right at it.
+        if fwd.maxseqtobeacked.is_none_or(|m| m == seq) {
+            fwd.maxseqtobeacked = fwd.nextseq;
+        }
+    }
+    fwd.window = Some(window);
+    fwd.last_was_syn = syn;
+    fwd.lastack = Some(ack);
+    fwd.lastack_time = now;
+    fwd.last_flags = flags;
+    if f.ack() {
+        // Segments this ACK covers are acknowledged; one ending exactly here, never resent,
+        // gives a round-trip sample (Karn's rule).
+        let mut sample = None;
+        rev.unacked.retain(|u| {
+            if ack.is_before(u.end) {
+                return true;
+            }
+            if u.end == ack && !u.resent {
+                sample = Some(now.since(u.sent));
+            }
+            false
+        });
+        if let Some(d) = sample {
+            rev.add_rtt_sample(d);
+            out.ack_rtt = Some(d);
+        }
+    }
+    for (i, (bit, _)) in Flags::NAMES.iter().enumerate() {
+        if flags.has(*bit) {
+            fwd.counts[i] += 1;
+        }
+    }
+    out.flags = flags;
+    out
+}
