@@ -166,6 +166,7 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer> {
         )),
         Format::Table => Box::new(TableRenderer::new(out, table)),
         Format::Json => Box::new(JsonRenderer::new(out)),
+        Format::Zeek => Box::new(crate::render::zeek::ZeekRenderer::new(out)),
     }
 }
 

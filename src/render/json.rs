@@ -216,6 +216,11 @@ pub fn connection_value(c: &Connection) -> Value {
             "total": r.total(), "syn": r.syn, "syn_ack": r.syn_ack, "data": r.data, "fin": r.fin,
         },
         "keepalives": {"client": cl.keepalives, "server": sv.keepalives},
+        "zeek": {
+            "conn_state": c.zeek.conn_state(),
+            "history": c.zeek.history(),
+            "orig": c.zeek.orig.name(),
+        },
         "analysis": {
             "client": direction_analysis(&cl.analysis),
             "server": direction_analysis(&sv.analysis),

@@ -9,6 +9,7 @@ pub mod json;
 pub mod table;
 pub mod text;
 pub mod words;
+pub mod zeek;
 
 use std::io;
 
@@ -45,4 +46,6 @@ pub enum Format {
     Table,
     /// JSON Lines: events, one object per connection, a summary (a stable schema)
     Json,
+    /// a Zeek conn.log (TSV), one line per connection, for zeek-cut and Zeek tooling
+    Zeek,
 }

@@ -18,6 +18,7 @@ use crate::event::{Event, EventKind};
 use crate::tcp::analysis::{self, ConnContext, DirAnalysis, Flags, SegmentAnalysis};
 use crate::tcp::seq::SeqNum;
 use crate::tcp::state::TcpState;
+use crate::tcp::zeek::ZeekConn;
 use crate::time::{Duration, Timestamp};
 
 /// Which end of the connection: the client sent the SYN (or is inferred to have).
@@ -328,6 +329,8 @@ pub struct Connection {
     reacked: bool,
     /// The client has sent an ACK-bearing non-SYN segment after its SYN.
     client_acked: bool,
+    /// The same connection as Zeek models it (conn_state, history).
+    pub zeek: ZeekConn,
     config: TrackerConfig,
 }
 
@@ -384,6 +387,14 @@ impl Connection {
             irtt: None,
             reacked: false,
             client_acked: false,
+            zeek: ZeekConn::new(
+                if seg.src == client {
+                    Side::Client
+                } else {
+                    Side::Server
+                },
+                seg.ts,
+            ),
             config,
         };
         let first_side = conn.side_of(seg);
@@ -463,6 +474,8 @@ impl Connection {
         if let Some(r) = self.reset.as_mut() {
             r.by = r.by.peer();
         }
+        // Zeek's originator is an address, not a role: it stays where it was.
+        self.zeek.orig = self.zeek.orig.peer();
     }
 
     /// Feeds one segment of this connection to the tracker; events go to `out`.
@@ -488,6 +501,7 @@ impl Connection {
         let x = self.side_of(seg);
         let y = x.peer();
         let ts = seg.ts;
+        self.zeek.observe(seg, x);
         if ts > self.last_ts {
             self.last_ts = ts;
         }

@@ -6,6 +6,7 @@ pub mod conn;
 pub mod report;
 pub mod seq;
 pub mod state;
+pub mod zeek;
 
 pub use conn::{Connection, Side, TrackerConfig};
 pub use state::TcpState;
