@@ -73,7 +73,7 @@ else
     fi
     if command -v tcptrace >/dev/null; then
         have_tcptrace=1
-        echo "        tcptrace $(tcptrace -v 2>&1 | grep -m1 -o 'Version [0-9.]*' | cut -d' ' -f2)"
+        echo "        tcptrace $(tcptrace -v 2>&1 | grep -m1 -o 'version [0-9.]*' | cut -d' ' -f2)"
     else
         echo "        tcptrace: not installed, skipped (apt-get install -y tcptrace)"
     fi

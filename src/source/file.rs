@@ -341,9 +341,10 @@ impl CaptureFile {
                     source: crate::decode::UnknownLinkType(n),
                 })?;
                 let ns = u128::from(units) * 1_000_000_000 / u128::from(iface.units_per_sec);
-                // A garbage timestamp saturates rather than wrapping around.
+                // A timestamp past the year 2554 (only garbage ones are) wraps around 2^64 ns:
+                // the gaps between packets, which the analysis uses, stay right.
                 let ns = (ns as i128 + i128::from(iface.offset_secs) * 1_000_000_000)
-                    .clamp(0, i128::from(u64::MAX));
+                    .rem_euclid(1 << 64);
                 self.packets += 1;
                 let pkt = RawPacket {
                     ts: Timestamp(ns as u64),
