@@ -508,3 +508,229 @@ pub fn analyze(
     out.flags = flags;
     out
 }
+
+#[cfg(test)]
+mod tests {
+    //! Each test is a short exchange written as it appears on the wire; `w.c(...)` is a segment
+    //! from the client, `w.s(...)` from the server: flags, seq, ack, length, window, time (ms).
+
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions};
+
+    struct Wire {
+        dirs: [DirAnalysis; 2],
+        frame: u64,
+        irtt: Option<Duration>,
+    }
+
+    fn flags(s: &str) -> TcpFlags {
+        TcpFlags(s.chars().fold(0, |f, ch| {
+            f | match ch {
+                'S' => TcpFlags::SYN,
+                'F' => TcpFlags::FIN,
+                'R' => TcpFlags::RST,
+                'P' => TcpFlags::PSH,
+                '.' => TcpFlags::ACK,
+                other => panic!("flag {other}"),
+            }
+        }))
+    }
+
+    impl Wire {
+        fn new() -> Wire {
+            Wire {
+                dirs: [DirAnalysis::default(), DirAnalysis::default()],
+                frame: 0,
+                irtt: None,
+            }
+        }
+        #[allow(clippy::too_many_arguments)]
+        fn send(
+            &mut self,
+            i: usize,
+            f: &str,
+            seq: u32,
+            ack: u32,
+            len: u32,
+            win: u16,
+            t: f64,
+        ) -> SegmentAnalysis {
+            self.frame += 1;
+            let seg = Segment {
+                ts: Timestamp((t * 1e6) as u64),
+                frame: self.frame,
+                src: "10.0.0.1:1".parse().unwrap(),
+                dst: "10.0.0.2:2".parse().unwrap(),
+                seq: SeqNum(seq),
+                ack: SeqNum(ack),
+                flags: flags(f),
+                window: win,
+                payload_len: len,
+                options: TcpOptions::default(),
+                truncated: false,
+                ip_len: 40 + len,
+            };
+            let [a, b] = &mut self.dirs;
+            let (fwd, rev) = if i == 0 { (a, b) } else { (b, a) };
+            analyze(fwd, rev, &seg, ConnContext { irtt: self.irtt })
+        }
+        fn c(
+            &mut self,
+            f: &str,
+            seq: u32,
+            ack: u32,
+            len: u32,
+            win: u16,
+            t: f64,
+        ) -> SegmentAnalysis {
+            self.send(0, f, seq, ack, len, win, t)
+        }
+        fn s(
+            &mut self,
+            f: &str,
+            seq: u32,
+            ack: u32,
+            len: u32,
+            win: u16,
+            t: f64,
+        ) -> SegmentAnalysis {
+            self.send(1, f, seq, ack, len, win, t)
+        }
+        /// Handshake at 0, 10, 20 ms: iRTT 20 ms; client ISN 0, server ISN 1000.
+        fn open(&mut self) {
+            self.c("S", 0, 0, 0, 1000, 0.0);
+            self.s("S.", 1000, 1, 0, 1000, 10.0);
+            self.c(".", 1, 1001, 0, 1000, 20.0);
+            self.irtt = Some(Duration(20_000_000));
+        }
+    }
+
+    fn names(a: SegmentAnalysis) -> Vec<&'static str> {
+        a.flags.names().collect()
+    }
+
+    #[test]
+    fn three_duplicate_acks_then_a_fast_retransmission() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        // The segment at 101 is lost before the capture point; 201 arrives.
+        assert_eq!(
+            names(w.c("P.", 201, 1001, 100, 1000, 31.0)),
+            ["lost_segment"]
+        );
+        w.s(".", 1001, 101, 0, 1000, 32.0);
+        let d1 = w.s(".", 1001, 101, 0, 1000, 33.0);
+        assert_eq!(names(d1), ["duplicate_ack"]);
+        assert_eq!(d1.dup_ack, Some((1, 6))); // repeats frame 6
+        assert_eq!(w.s(".", 1001, 101, 0, 1000, 34.0).dup_ack, Some((2, 6)));
+        let fast = w.c("P.", 101, 1001, 100, 1000, 35.0);
+        assert_eq!(names(fast), ["retransmission", "fast_retransmission"]);
+    }
+
+    #[test]
+    fn resending_bytes_already_seen_is_a_retransmission_however_soon() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        // 8 µs later, far below iRTT: Wireshark would say out-of-order.
+        let again = w.c("P.", 1, 1001, 100, 1000, 30.008);
+        assert_eq!(names(again), ["retransmission"]);
+        assert!(again.since_original.is_some());
+    }
+
+    #[test]
+    fn a_gap_filled_within_a_round_trip_is_reordering_later_a_retransmission() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        w.c("P.", 201, 1001, 100, 1000, 31.0);
+        // 101 was sent before 201 and overtaken: arrives 5 ms after the gap was seen.
+        assert_eq!(
+            names(w.c("P.", 101, 1001, 100, 1000, 36.0)),
+            ["out_of_order"]
+        );
+        w.c("P.", 401, 1001, 100, 1000, 40.0);
+        // 301 shows up 300 ms after its gap: its original was lost before the capture.
+        assert_eq!(
+            names(w.c("P.", 301, 1001, 100, 1000, 340.0)),
+            ["retransmission"]
+        );
+    }
+
+    #[test]
+    fn data_already_acknowledged_is_a_spurious_retransmission() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        w.s(".", 1001, 101, 0, 1000, 40.0);
+        let r = w.c("P.", 1, 1001, 100, 1000, 250.0);
+        assert_eq!(names(r), ["retransmission", "spurious_retransmission"]);
+    }
+
+    #[test]
+    fn linux_zero_window_probes_are_probes_not_keep_alives() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        assert_eq!(names(w.s(".", 1001, 101, 0, 0, 31.0)), ["zero_window"]);
+        // No byte, at snd.una - 1, while the window is zero.
+        assert_eq!(
+            names(w.c(".", 100, 1001, 0, 1000, 231.0)),
+            ["zero_window_probe"]
+        );
+        assert_eq!(
+            names(w.s(".", 1001, 101, 0, 0, 231.1)),
+            ["zero_window", "zero_window_probe_ack"]
+        );
+        assert_eq!(
+            names(w.s(".", 1001, 101, 0, 1000, 500.0)),
+            ["window_update"]
+        );
+    }
+
+    #[test]
+    fn keep_alive_and_its_answer() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        w.s(".", 1001, 101, 0, 1000, 31.0);
+        assert_eq!(
+            names(w.c(".", 100, 1001, 0, 1000, 7_200_000.0)),
+            ["keep_alive"]
+        );
+        assert_eq!(
+            names(w.s(".", 1001, 101, 0, 1000, 7_200_000.1)),
+            ["keep_alive_ack"]
+        );
+    }
+
+    #[test]
+    fn a_segment_filling_the_peers_window_and_an_ack_of_unseen_data() {
+        let mut w = Wire::new();
+        w.open();
+        w.s(".", 1001, 1, 0, 300, 25.0);
+        // 1 + 300 = the edge of the server's 300-byte window (no scaling negotiated).
+        assert_eq!(names(w.c("P.", 1, 1001, 300, 1000, 30.0)), ["window_full"]);
+        // The server acknowledges 500 bytes the capture never saw.
+        assert!(names(w.s(".", 1001, 501, 0, 1000, 40.0)).contains(&"ack_lost_segment"));
+    }
+
+    #[test]
+    fn rtt_samples_follow_karns_rule() {
+        let mut w = Wire::new();
+        w.open();
+        w.c("P.", 1, 1001, 100, 1000, 30.0);
+        assert_eq!(
+            w.s(".", 1001, 101, 0, 1000, 35.0).ack_rtt,
+            Some(Duration(5_000_000))
+        );
+        w.c("P.", 101, 1001, 100, 1000, 40.0);
+        w.c("P.", 101, 1001, 100, 1000, 240.0); // resent: no sample from it
+        assert_eq!(w.s(".", 1001, 201, 0, 1000, 245.0).ack_rtt, None);
+        let a = &w.dirs[0];
+        assert_eq!(a.rtt_count, 2); // the SYN's sample and the first data segment's
+        assert_eq!(a.rtt_min, Some(Duration(5_000_000)));
+        assert_eq!(a.rtt_max, Some(Duration(10_000_000)));
+    }
+}
