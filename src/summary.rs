@@ -26,6 +26,8 @@ pub struct Summary {
     pub resets: u64,
     pub retransmissions: u64,
     pub port_reuses: u64,
+    /// Segments carrying each analysis flag, in the order of `Flags::NAMES`.
+    pub analysis: [u64; 16],
     pub first_ts: Option<Timestamp>,
     pub last_ts: Option<Timestamp>,
     pub live: Option<CaptureStats>,
@@ -88,5 +90,10 @@ impl Summary {
             self.port_reuses += 1;
         }
         self.retransmissions += u64::from(c.retransmissions().total());
+        for e in &c.ep {
+            for (total, n) in self.analysis.iter_mut().zip(e.analysis.counts) {
+                *total += u64::from(n);
+            }
+        }
     }
 }

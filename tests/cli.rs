@@ -479,3 +479,137 @@ fn capture_without_permission_says_what_to_do() {
             "setcap cap_net_raw,cap_net_admin=eip",
         ));
 }
+
+// --- Analysis and Zeek ------------------------------------------------------------------------
+
+fn segments_of(name: &str) -> Vec<Value> {
+    let out = tcpscope()
+        .args(["--format", "json", "--packets", "read"])
+        .arg(fixture(name))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    json_lines(&out)
+        .into_iter()
+        .filter(|v| v["type"] == "segment")
+        .collect()
+}
+
+fn analysis_of(seg: &Value) -> Vec<&str> {
+    seg["analysis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect()
+}
+
+#[test]
+fn segments_carry_frame_numbers_and_wireshark_flags() {
+    // fin_retrans_timewait_reack.pcap: the server's FIN (frame 10) is acknowledged by frame 11,
+    // whose ACK is lost after the capture point; the server resends its FIN (frame 12) and the
+    // client, in TIME_WAIT, acknowledges it again (frame 13).
+    let segs = segments_of("fin_retrans_timewait_reack.pcap");
+    assert_eq!(segs.len(), 13);
+    let frames: Vec<u64> = segs.iter().map(|s| s["frame"].as_u64().unwrap()).collect();
+    assert_eq!(frames, (1..=13).collect::<Vec<u64>>());
+    assert_eq!(segs[0]["flags"], "S");
+    assert_eq!(segs[0]["seq"], 0);
+    assert_eq!(segs[3]["flags"], "P.");
+    assert_eq!(
+        (segs[3]["seq"].as_u64(), segs[3]["len"].as_u64()),
+        (Some(1), Some(5))
+    );
+    for s in &segs[..11] {
+        assert!(
+            analysis_of(s).is_empty(),
+            "frame {}: {:?}",
+            s["frame"],
+            s["analysis"]
+        );
+    }
+    assert_eq!(analysis_of(&segs[11]), ["retransmission"]);
+    assert_eq!(segs[11]["from"], "server");
+    // Wireshark calls this a duplicate ACK; it is the TIME_WAIT re-ACK.
+    assert_eq!(analysis_of(&segs[12]), ["time_wait_reack"]);
+    assert_eq!(segs[12]["state"]["client"], "TIME_WAIT");
+}
+
+#[test]
+fn simultaneous_open_syn_acks_are_not_retransmissions() {
+    let segs = segments_of("simultaneous_open.pcap");
+    assert_eq!(segs[2]["flags"], "S.");
+    assert_eq!(segs[3]["flags"], "S.");
+    assert!(analysis_of(&segs[2]).is_empty());
+    assert!(analysis_of(&segs[3]).is_empty());
+}
+
+#[test]
+fn packets_view_shows_wireshark_info_tags() {
+    let out = tcpscope()
+        .args(["--packets", "read"])
+        .arg(fixture("fin_retrans_timewait_reack.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    assert!(text.contains("Flags [F.], seq 6, ack 7, win 502, length 0 [TCP Retransmission]"));
+    assert!(text.contains("[TIME_WAIT re-ACK]"));
+}
+
+#[test]
+fn zeek_conn_log() {
+    let out = tcpscope()
+        .args(["--format", "zeek", "read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let text = String::from_utf8(out).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "#separator \\x09");
+    assert_eq!(lines[4], "#path\tconn");
+    let fields: Vec<&str> = lines[6].split('\t').collect();
+    assert_eq!(fields[0], "#fields");
+    let row: Vec<&str> = lines[8].split('\t').collect();
+    assert_eq!(row.len(), fields.len() - 1);
+    let col = |name: &str| row[fields.iter().position(|f| *f == name).unwrap() - 1];
+    // Handshake, 5 bytes each way, client-first four-way close: Zeek's SF, ShADadFf.
+    assert_eq!(col("id.orig_h"), "10.0.0.1");
+    assert_eq!(col("id.resp_p"), "80");
+    assert_eq!(col("conn_state"), "SF");
+    assert_eq!(col("history"), "ShADadFf");
+    assert_eq!(col("orig_bytes"), "5");
+    assert_eq!(col("resp_bytes"), "5");
+    assert_eq!(col("orig_pkts"), "6");
+    assert_eq!(col("resp_pkts"), "5");
+    assert_eq!(col("ts"), "1767225600.000000");
+    assert!(lines.last().unwrap().starts_with("#close\t"));
+}
+
+#[test]
+fn json_connections_carry_analysis_and_zeek() {
+    let out = tcpscope()
+        .args(["--format", "json", "read"])
+        .arg(fixture("link_ethernet_vlan.pcap"))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines = json_lines(&out);
+    let c = of_type(&lines, "connection")[0];
+    assert_eq!(c["zeek"]["conn_state"], "SF");
+    assert_eq!(c["zeek"]["history"], "ShADadFf");
+    assert_eq!(c["analysis"]["client"]["counts"]["retransmission"], 0);
+    assert_eq!(c["analysis"]["client"]["window_scale_known"], true);
+    // Each data segment is acknowledged exactly once: one RTT sample per side, plus the SYNs'.
+    assert_eq!(c["analysis"]["client"]["rtt"]["samples"], 3);
+    assert_eq!(c["analysis"]["irtt_s"], 0.0002);
+}

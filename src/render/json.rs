@@ -259,6 +259,11 @@ pub fn summary_value(s: &Summary) -> Value {
         "resets": s.resets,
         "retransmissions": s.retransmissions,
         "port_reuses": s.port_reuses,
+        "analysis": Flags::NAMES
+            .iter()
+            .zip(s.analysis)
+            .map(|((_, name), n)| (name.to_string(), json!(n)))
+            .collect::<Map<String, Value>>(),
         "first_ts": s.first_ts.map(ts),
         "last_ts": s.last_ts.map(ts),
         "live": s.live.map(|l| json!({

@@ -8,11 +8,12 @@ use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 use crate::decode::Skip;
 use crate::render::Renderer;
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
+use crate::tcp::analysis::Flags;
 use crate::tcp::conn::{Connection, Side, TimeWaitEnd};
 use crate::tcp::report::{self, HandshakeStatus};
 use crate::time::TimeFormatter;
 
-const HEADER: [&str; 14] = [
+const HEADER: [&str; 15] = [
     "#",
     "client",
     "server",
@@ -27,11 +28,12 @@ const HEADER: [&str; 14] = [
     "packets c/s",
     "bytes c/s",
     "final states c/s",
+    "analysis",
 ];
 
 /// Collects one row per connection and prints the table and summary at the end.
 pub struct ConnTable {
-    rows: Vec<(u64, [String; 14])>,
+    rows: Vec<(u64, [String; 15])>,
     tf: TimeFormatter,
     /// Fit the table to the terminal's width (only when writing to a terminal).
     pub fit_terminal: bool,
@@ -97,6 +99,7 @@ impl ConnTable {
             format!("{}/{}", cl.packets, sv.packets),
             format!("{}/{}", cl.payload_bytes, sv.payload_bytes),
             format!("{}/{}", cl.state, sv.state),
+            analysis_counts(c),
         ];
         self.rows.push((c.id, row));
     }
@@ -121,6 +124,42 @@ impl ConnTable {
             }
         }
         writeln!(out, "{t}")
+    }
+}
+
+/// Short labels for the analysis column, in the order of `Flags::NAMES`.
+const SHORT: [&str; 16] = [
+    "rtx",
+    "fast",
+    "spurious",
+    "ooo",
+    "lost",
+    "acked-unseen",
+    "dup-ack",
+    "zero-win",
+    "zwp",
+    "zwp-ack",
+    "win-full",
+    "win-upd",
+    "keep-alive",
+    "ka-ack",
+    "reused",
+    "tw-reack",
+];
+
+/// Non-zero analysis counts of both directions, e.g. `3 dup-ack, 1 fast, 1 rtx`.
+fn analysis_counts(c: &Connection) -> String {
+    let mut parts = Vec::new();
+    for (i, label) in SHORT.iter().enumerate() {
+        let n = c.ep[0].analysis.counts[i] + c.ep[1].analysis.counts[i];
+        if n > 0 {
+            parts.push(format!("{n} {label}"));
+        }
+    }
+    if parts.is_empty() {
+        "-".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -168,6 +207,15 @@ pub fn write_summary(out: &mut dyn Write, s: &Summary, tf: &TimeFormatter) -> io
             "resets: {}, retransmissions: {}, port reuses: {}",
             s.resets, s.retransmissions, s.port_reuses
         )?;
+        let flags: Vec<String> = Flags::NAMES
+            .iter()
+            .zip(s.analysis)
+            .filter(|(_, n)| *n > 0)
+            .map(|((_, name), n)| format!("{n} {name}"))
+            .collect();
+        if !flags.is_empty() {
+            writeln!(out, "analysis: {}", flags.join(", "))?;
+        }
     }
     if let (Some(a), Some(b)) = (s.first_ts, s.last_ts) {
         writeln!(
