@@ -106,3 +106,82 @@ fn every_corpus_capture_reads_or_fails_cleanly() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// Columns of a Zeek log (a conn.log with `#fields`, or zeek-cut output with a plain header),
+/// as maps from field name to value.
+fn zeek_rows(text: &str) -> Vec<std::collections::HashMap<String, String>> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut rows = Vec::new();
+    for line in text.lines() {
+        if let Some(f) = line.strip_prefix("#fields\t") {
+            fields = f.split('\t').map(str::to_string).collect();
+        } else if line.starts_with('#') || line.is_empty() {
+            continue;
+        } else if fields.is_empty() {
+            fields = line.split('\t').map(str::to_string).collect();
+        } else {
+            rows.push(
+                fields
+                    .iter()
+                    .cloned()
+                    .zip(line.split('\t').map(str::to_string))
+                    .collect(),
+            );
+        }
+    }
+    rows
+}
+
+#[test]
+fn zeek_baselines_agree_on_conn_state_and_history() {
+    let Some(dir) = corpus() else {
+        return;
+    };
+    let index = std::fs::read_to_string(dir.join("baselines/INDEX.tsv")).expect("INDEX.tsv");
+    let mut compared = 0;
+    let mut problems = Vec::new();
+    for line in index.lines().skip(1) {
+        let cols: Vec<&str> = line.split('\t').collect();
+        let (baseline, capture) = (cols[0], cols[1]);
+        if !baseline.contains("zeek-conn.log") {
+            continue;
+        }
+        let expected =
+            zeek_rows(&std::fs::read_to_string(dir.join("baselines").join(baseline)).unwrap());
+        if expected.is_empty() || !expected[0].contains_key("history") {
+            continue;
+        }
+        let out = Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+            .args(["--format", "zeek", "read"])
+            .arg(dir.join(capture))
+            .output()
+            .unwrap();
+        let got = zeek_rows(&String::from_utf8_lossy(&out.stdout));
+        let key = |r: &std::collections::HashMap<String, String>| {
+            ["id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p"].map(|k| r.get(k).cloned())
+        };
+        for want in &expected {
+            compared += 1;
+            let Some(have) = got.iter().find(|g| key(g) == key(want)) else {
+                problems.push(format!("{capture}: no connection {:?}", key(want)));
+                continue;
+            };
+            for field in ["conn_state", "history"] {
+                if let Some(w) = want.get(field)
+                    && have.get(field) != Some(w)
+                {
+                    problems.push(format!(
+                        "{capture} {:?}: {field} {:?}, Zeek {w}",
+                        key(want),
+                        have.get(field)
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        compared >= 10,
+        "the baselines were found ({compared} compared)"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
