@@ -15,6 +15,8 @@
 //!    soon it follows; a segment that fills a gap is out-of-order only when it arrives within one
 //!    round trip of the gap being seen, otherwise it is the retransmission of a segment lost
 //!    before the capture point.
+//! 5. An ACK is "of an unseen segment" only when it acknowledges unseen bytes no earlier ACK
+//!    acknowledged. (3 and 4 live in the tracker, which knows the handshake and the close.)
 //!
 //! Like the tracker, the analyzer is pure: the segments carry the time.
 
@@ -160,6 +162,8 @@ pub struct DirAnalysis {
     last_flags: Flags,
     unacked: Vec<Unacked>,
     holes: Vec<Hole>,
+    /// Highest ACK of this direction's data already reported as acknowledging unseen bytes.
+    acked_unseen_upto: Option<SeqNum>,
     /// Count of each flag, in the order of [`Flags::NAMES`].
     pub counts: [u32; 16],
     /// Round-trip samples (data sent → its exact ACK), microseconds; at most
@@ -186,6 +190,7 @@ impl Default for DirAnalysis {
             last_flags: Flags::default(),
             unacked: Vec::new(),
             holes: Vec::new(),
+            acked_unseen_upto: None,
             counts: [0; 16],
             rtt_samples: Vec::new(),
             rtt_count: 0,
@@ -387,17 +392,29 @@ pub fn analyze(
         && let Some(m) = rev.maxseqtobeacked
         && ack.is_after(m)
     {
-        match rev.nextseq {
+        let wireshark_flags = match rev.nextseq {
             Some(n) if m.is_before(n) => {
                 rev.maxseqtobeacked = Some(n);
-                flags.set(Flags::ACK_LOST_SEGMENT);
+                true
             }
             _ => {
-                if rev.dupacknum == 0 {
-                    flags.set(Flags::ACK_LOST_SEGMENT);
-                }
+                let first = rev.dupacknum == 0;
                 rev.dupacknum = -1;
+                first
             }
+        };
+        // Correction 5: only bytes not acknowledged before make an ACK "of unseen data";
+        // Wireshark flags again the next ACK after any new data while an old gap stays open.
+        let beyond_all = rev.nextseq.is_none_or(|n| ack.is_after(n));
+        let reported = rev.acked_unseen_upto;
+        let new_gap = rev.holes.iter().any(|h| {
+            let lo = reported.map_or(h.start, |r| r.max(h.start));
+            let hi = if h.end.is_before(ack) { h.end } else { ack };
+            lo.is_before(hi)
+        });
+        if wireshark_flags && (beyond_all || new_gap) {
+            flags.set(Flags::ACK_LOST_SEGMENT);
+            rev.acked_unseen_upto = Some(reported.map_or(ack, |r| r.max(ack)));
         }
     }
 
