@@ -29,8 +29,8 @@
 //! every payload byte (zeros). IPv4 and TCP checksums are correct. Only std is used; the PRNG
 //! is a xorshift64*, so the same arguments always give the same file.
 
-use std::collections::BinaryHeap;
 use std::cmp::Reverse;
+use std::collections::BinaryHeap;
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::process::ExitCode;
@@ -157,7 +157,11 @@ impl Builder<'_> {
             (false, true) => 2000, // × 128 = 256000 bytes
             (false, false) => 509, // × 128 = 65152 bytes
         };
-        let opts = if flags & SYN != 0 { Opts::Syn } else { Opts::Ts };
+        let opts = if flags & SYN != 0 {
+            Opts::Syn
+        } else {
+            Opts::Ts
+        };
         self.pkts.push(Pkt {
             t,
             from_client,
@@ -288,7 +292,9 @@ impl Gen {
                     _ => b.rng.range(300_000, 1_500_000),
                 };
                 let segs = b.rng.range(1, 2 * resp_mean - 1) as u32;
-                let lose = (40..=44).contains(&scenario).then(|| b.rng.range(0, segs as u64 - 1));
+                let lose = (40..=44)
+                    .contains(&scenario)
+                    .then(|| b.rng.range(0, segs as u64 - 1));
                 let abort = (45..=49).contains(&scenario);
                 t = response(&mut b, t, segs, lose.map(|l| l as u32));
                 if lose.is_some() {
@@ -359,17 +365,20 @@ fn response(b: &mut Builder, t0: u64, segs: u32, lose: Option<u32>) -> u64 {
     let hole = lose.map(|l| (l * MSS, sent[l as usize].0 + 200_000));
     if let Some((off, rto)) = hole {
         let len = (total_len - off).min(MSS);
-        let flags = if off + len == total_len { PSH | ACK } else { ACK };
+        let flags = if off + len == total_len {
+            PSH | ACK
+        } else {
+            ACK
+        };
         b.push(rto, false, flags, base.wrapping_add(off), ack_req, len);
         end = end.max(rto);
     }
-    // Delayed ACKs: every second segment, and the last one.
-    for i in (1..segs).step_by(2).chain(std::iter::once(segs - 1)) {
-        if i % 2 == 1 && i + 1 == segs && segs > 1 {
-            continue; // already covered by the every-second rule
-        }
+    // Delayed ACKs: every second segment, and the last one. One delay for the whole response
+    // keeps the client's ACKs in order.
+    let ack_delay = b.cli_delay();
+    for i in (0..segs).filter(|i| i % 2 == 1 || i + 1 == segs) {
         let (ts, acked) = sent[i as usize];
-        let at = ts + b.cli_delay();
+        let at = ts + ack_delay;
         let ack_off = match hole {
             Some((off, rto)) if ts < rto => acked.min(off),
             _ => acked,
@@ -379,8 +388,13 @@ fn response(b: &mut Builder, t0: u64, segs: u32, lose: Option<u32>) -> u64 {
     }
     if let Some((_, rto)) = hole {
         // The cumulative ACK for everything sent by the time the hole was filled.
-        let acked = sent.iter().filter(|s| s.0 <= rto).map(|s| s.1).max().unwrap_or(0);
-        let at = rto + b.cli_delay();
+        let acked = sent
+            .iter()
+            .filter(|s| s.0 <= rto)
+            .map(|s| s.1)
+            .max()
+            .unwrap_or(0);
+        let at = rto + ack_delay;
         b.push(at, true, ACK, ack_req, base.wrapping_add(acked), 0);
         end = end.max(at);
     }
@@ -393,7 +407,7 @@ fn response(b: &mut Builder, t0: u64, segs: u32, lose: Option<u32>) -> u64 {
 fn abort_midway(b: &mut Builder, start: u64) {
     b.pkts.sort_by_key(|p| p.t);
     // Keep the handshake and request, then a part of the response.
-    let first_resp = b.pkts.iter().position(|p| !p.from_client && p.len > 0 && p.t > start);
+    let first_resp = b.pkts.iter().position(|p| !p.from_client && p.len > 0);
     let n = b.pkts.len();
     let cut = match first_resp {
         Some(f) => b.rng.range(f as u64 + 1, n as u64) as usize,
@@ -401,11 +415,18 @@ fn abort_midway(b: &mut Builder, start: u64) {
     };
     b.pkts.truncate(cut);
     let last_t = b.pkts.last().map_or(start, |p| p.t);
-    let end_of = |p: &Pkt| p.seq.wrapping_add(u32::from(p.len) + u32::from(p.flags & (SYN | FIN) != 0));
+    let end_of = |p: &Pkt| {
+        p.seq
+            .wrapping_add(u32::from(p.len) + u32::from(p.flags & (SYN | FIN) != 0))
+    };
     // Highest sequence each side has sent (sequence numbers only grow here, barring wrap).
     let (mut c_sent, mut s_sent) = (None::<u32>, None::<u32>);
     for p in &b.pkts {
-        let slot = if p.from_client { &mut c_sent } else { &mut s_sent };
+        let slot = if p.from_client {
+            &mut c_sent
+        } else {
+            &mut s_sent
+        };
         let e = end_of(p);
         *slot = Some(match *slot {
             Some(s) if (e.wrapping_sub(s) as i32) < 0 => s,
@@ -555,7 +576,7 @@ fn headers(f: &mut Vec<u8>, c: &mut Conn, p: &Pkt) -> usize {
     sum = checksum_add(sum, &f[tcp_start..]);
     let tcp_sum = checksum_fold(sum);
     f[tcp_start + 16..tcp_start + 18].copy_from_slice(&tcp_sum.to_be_bytes());
-    14 + total
+    14 + 20 + tcp_hdr
 }
 
 struct Args {
@@ -588,7 +609,10 @@ fn parse_args() -> Result<Args, String> {
             return Err(String::new());
         }
         let val = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-        let num = |v: &str| v.parse::<u64>().map_err(|_| format!("{flag}: not a number: {v}"));
+        let num = |v: &str| {
+            v.parse::<u64>()
+                .map_err(|_| format!("{flag}: not a number: {v}"))
+        };
         match flag.as_str() {
             "--connections" => a.connections = num(&val)?,
             "--out" => a.out = val,
@@ -637,9 +661,10 @@ fn run(args: &Args) -> std::io::Result<()> {
     out.write_all(&args.snaplen.unwrap_or(262_144).to_le_bytes())?;
     out.write_all(&1u32.to_le_bytes())?;
 
-    // A clean connection carries about 11 packets besides its response's 1.5 per segment
-    // (the segment and half an ACK); the other kinds are shorter, hence the 12.
-    let resp_mean = ((args.packets_per_conn.saturating_sub(12)) * 2 / 3).max(1);
+    // Averaged over the mix, a connection carries about 8 packets besides its response, and
+    // 1.35 per response segment (the segment and half an ACK; refused and unanswered
+    // connections have none): 22 packets on average give responses of 10 segments.
+    let resp_mean = (args.packets_per_conn.saturating_sub(8) * 3 / 4).max(1);
     let mut g = Gen {
         rng: Rng::new(args.seed),
         resp_mean,
@@ -656,11 +681,13 @@ fn run(args: &Args) -> std::io::Result<()> {
     let mut frame = Vec::with_capacity(128);
     let zeros = vec![0u8; 2048];
     let snap = args.snaplen.map_or(usize::MAX, |s| s as usize);
-    let (mut peak, mut max_open) = (0usize, 0usize);
+    let mut peak = 0usize;
     loop {
         // Admit every connection that starts before the earliest pending packet.
         while created < args.connections
-            && heap.peek().is_none_or(|Reverse((t, _, _))| next_arrival <= *t)
+            && heap
+                .peek()
+                .is_none_or(|Reverse((t, _, _))| next_arrival <= *t)
         {
             let c = g.connection(next_arrival);
             let t = c.pkts[0].t;
@@ -710,28 +737,27 @@ fn run(args: &Args) -> std::io::Result<()> {
             conns[slot] = None;
             free.push(slot);
         }
-        max_open = max_open.max(conns.len() - free.len());
     }
     out.flush()?;
     let m = &g.mix;
     println!(
         "gen_capture: {} packets, {} connections, {:.1} MB written ({:.1} MB on the wire), \
-         span {:.1} s, ≤{} connections with packets pending; mix: clean {} (four_way {}, \
-         three_segment {}), refused {}, unanswered {}, data_retrans {}, reset {}, open {}; {:.2} s",
+         span {:.1} s, up to {} connections at once; mix: clean {}, data_retrans {}, refused {}, \
+         unanswered {}, reset {}, open {} (closes: four_way {}, three_segment {}); {:.2} s",
         packets,
         created,
         (24 + captured) as f64 / 1e6,
         wire as f64 / 1e6,
         last_t as f64 / 1e6,
-        peak.max(max_open),
-        m.clean + m.retrans,
-        m.four_way,
-        m.three_segment,
+        peak,
+        m.clean,
+        m.retrans,
         m.refused,
         m.unanswered,
-        m.retrans,
         m.reset,
         m.open,
+        m.four_way,
+        m.three_segment,
         started.elapsed().as_secs_f64(),
     );
     Ok(())
