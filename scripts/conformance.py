@@ -244,7 +244,10 @@ def run_tshark(tshark, path):
 
 
 def run_tcpscope(tcpscope, path):
-    rc, out, err = run([tcpscope, "--format", "json", "--packets", "read", path])
+    # Wireshark never forgets a connection; tcpscope's idle timeouts are turned off here so
+    # that stream grouping is compared on the same terms (README: `--idle-timeout 0`).
+    rc, out, err = run([tcpscope, "--format", "json", "--packets", "--idle-timeout", "0",
+                        "--handshake-timeout", "0", "read", path])
     segs, conns, summary = {}, {}, None
     dup_frames = []
     other_names = Counter()

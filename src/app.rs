@@ -7,11 +7,11 @@ use std::sync::Arc;
 use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
 use crate::decode::Decoder;
 use crate::event::Event;
-use crate::flow::{FlowConfig, FlowTable};
+use crate::flow::{FlowConfig, FlowTable, Routed};
 use crate::render::json::JsonRenderer;
 use crate::render::table::{ConnTable, TableRenderer};
 use crate::render::text::TextRenderer;
-use crate::render::{Format, Renderer};
+use crate::render::{Format, Late, Renderer};
 use crate::source::file::CaptureFile;
 use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
@@ -88,11 +88,25 @@ impl Pipeline {
             Err(skip) => self.summary.count_skip(skip),
             Ok(seg) => {
                 self.summary.tcp_segments += 1;
-                let (id, obs) = self.table.segment(&seg, &mut self.events);
-                if self.packets_view
-                    && let Some(c) = self.table.get(id)
-                {
-                    self.renderer.segment(&seg, c, &obs)?;
+                match self.table.segment(&seg, &mut self.events) {
+                    Routed::Live(id, obs) => {
+                        if self.packets_view
+                            && let Some(c) = self.table.get(id)
+                        {
+                            self.renderer.segment(&seg, c, &obs)?;
+                        }
+                    }
+                    Routed::Late(conn, from, rel_seq, rel_ack) => {
+                        if self.packets_view {
+                            let late = Late {
+                                conn,
+                                from,
+                                rel_seq,
+                                rel_ack,
+                            };
+                            self.renderer.late_segment(&seg, &late)?;
+                        }
+                    }
                 }
                 self.drain()?;
             }
@@ -104,9 +118,7 @@ impl Pipeline {
     fn drain(&mut self) -> io::Result<()> {
         let wrote = !self.events.is_empty();
         for ev in self.events.drain(..) {
-            if let Some(c) = self.table.get(ev.conn) {
-                self.renderer.event(&ev, c)?;
-            }
+            self.renderer.event(&ev, self.table.get(ev.conn))?;
         }
         for c in self.table.take_retired() {
             self.summary.count_connection(&c);
@@ -136,6 +148,11 @@ impl Pipeline {
     fn finish(&mut self, end: Timestamp) -> io::Result<()> {
         self.table.finish(end, &mut self.events);
         self.drain()?;
+        let t = &self.table;
+        self.summary.late_segments = t.late_segments;
+        self.summary.evicted = t.evicted;
+        self.summary.idle_expired = t.idle_expired;
+        self.summary.peak_connections = t.peak_live as u64;
         self.renderer.finish(&self.summary)
     }
 }
@@ -174,6 +191,9 @@ fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> P
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
         tracker: TrackerConfig { time_wait: tw },
+        idle_timeout: Duration::from_secs_f64(opts.idle_timeout),
+        handshake_timeout: Duration::from_secs_f64(opts.handshake_timeout),
+        max_connections: opts.max_connections.max(1),
         ..FlowConfig::default()
     };
     Pipeline {
@@ -199,8 +219,14 @@ fn error(msg: impl std::fmt::Display) -> ExitCode {
 }
 
 pub fn run(cli: Cli) -> ExitCode {
-    if !(cli.opts.time_wait.is_finite() && cli.opts.time_wait >= 0.0) {
-        return error("--time-wait must be a number of seconds, 0 or more");
+    for (name, v) in [
+        ("--time-wait", cli.opts.time_wait),
+        ("--idle-timeout", cli.opts.idle_timeout),
+        ("--handshake-timeout", cli.opts.handshake_timeout),
+    ] {
+        if !(v.is_finite() && v >= 0.0) {
+            return error(format!("{name} must be a number of seconds, 0 or more"));
+        }
     }
     match &cli.command {
         Command::Read { words } => run_read(&cli.opts, words),

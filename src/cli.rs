@@ -58,6 +58,20 @@ pub struct Options {
     )]
     pub fail_on: Vec<FailOn>,
 
+    /// Forget a connection silent this long (seconds; Zeek uses 300; 0 = never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 300.0, global = true)]
+    pub idle_timeout: f64,
+
+    /// The same for a connection still in its handshake (seconds; Linux gives up a SYN after
+    /// about 130 s; 0 = never)
+    #[arg(long, value_name = "SECONDS", default_value_t = 150.0, global = true)]
+    pub handshake_timeout: f64,
+
+    /// Hold at most this many connections; beyond it the one due first is forgotten (a flood
+    /// of spoofed SYNs must not eat the machine)
+    #[arg(long, value_name = "N", default_value_t = 1_000_000, global = true)]
+    pub max_connections: usize,
+
     /// Colour in the text output: auto (a terminal, unless NO_COLOR is set), always, never
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto, global = true)]
     pub color: ColorChoice,

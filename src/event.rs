@@ -94,6 +94,14 @@ pub enum EventKind {
     },
     /// Both FINs are acknowledged: the close is over.
     CloseComplete,
+    /// Silent for `idle`: the flow table forgets the connection (`--idle-timeout`).
+    IdleTimeout {
+        idle: Duration,
+    },
+    /// Retired to make room in a full table (`--max-connections`), silent for `idle`.
+    Evicted {
+        idle: Duration,
+    },
     /// A segment the receiver must drop (out of window, acking unsent data, no ACK flag…).
     Ignored {
         reason: &'static str,
@@ -130,6 +138,8 @@ impl EventKind {
             EventKind::CloseComplete => "close_complete",
             EventKind::StillOpen { .. } => "still_open",
             EventKind::Ignored { .. } => "ignored_segment",
+            EventKind::IdleTimeout { .. } => "idle_timeout",
+            EventKind::Evicted { .. } => "evicted",
         }
     }
 }

@@ -1,12 +1,22 @@
 //! The flow table: groups segments by 4-tuple into connections and decides when a connection
-//! is over.
+//! is over, so that memory follows the connections alive at one moment, not the length of the
+//! capture.
 //!
-//! A 4-tuple maps to its current connection. A SYN with a new ISN on a known 4-tuple starts a
-//! new incarnation (port reuse) and retires the old one. A connection whose endpoints are both
-//! closed is kept a while longer (its TIME_WAIT, or `linger` of capture time after a reset) so
-//! that late segments — a retransmitted FIN, a TIME_WAIT re-ACK — still land on it; then it is
-//! retired and handed to the caller, so memory follows the connections alive at one moment,
-//! not the length of the capture. Deadlines sit in a min-heap checked as packet time advances.
+//! - A 4-tuple maps to its current connection. A SYN with a new ISN on a known 4-tuple starts a
+//!   new incarnation (port reuse) and retires the old one.
+//! - A connection whose endpoints are both closed (or in TIME_WAIT) is kept `linger` of capture
+//!   time after its last segment, so late segments (a retransmitted FIN, a TIME_WAIT re-ACK)
+//!   still land on it. Then it is retired and handed to the caller. If one side is still in
+//!   TIME_WAIT, a small tombstone stays until TIME_WAIT expires: like the kernel's own
+//!   time-wait sockets, it is enough to say when TIME_WAIT ends, to tell a new SYN on the
+//!   4-tuple that it reuses that connection, and to count any straggler.
+//! - A connection that stays silent longer than its idle timeout (shorter while it is still in
+//!   the handshake) is retired as idle, and `max_connections` caps the table against floods by
+//!   retiring the connection whose deadline comes first.
+//!
+//! Deadlines sit in min-heaps checked as packet time advances; an entry is checked against the
+//! connection's current deadline when it comes due, so a busy connection is rescheduled only
+//! then, never per packet.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -15,12 +25,14 @@ use std::net::SocketAddr;
 use rustc_hash::FxHashMap;
 
 use crate::decode::Segment;
-use crate::event::Event;
-use crate::tcp::conn::{Connection, Observation, TrackerConfig};
+use crate::event::{Event, EventKind};
+use crate::tcp::TcpState;
+use crate::tcp::conn::{Connection, EndReason, Observation, Side, TrackerConfig};
+use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Timestamp};
 
 /// The two endpoints in a canonical order, so both directions find the same entry.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
     lo: SocketAddr,
     hi: SocketAddr,
@@ -45,15 +57,25 @@ impl FlowKey {
 #[derive(Clone, Copy, Debug)]
 pub struct FlowConfig {
     pub tracker: TrackerConfig,
-    /// How long a connection whose endpoints are both CLOSED is kept for late segments.
+    /// How long a closed connection is kept after its last segment for late segments.
     pub linger: Duration,
+    /// Silence after which an open connection is forgotten.
+    pub idle_timeout: Duration,
+    /// The same while the connection is still in its handshake (a SYN flood's half-open
+    /// connections must not stay for the full idle timeout).
+    pub handshake_timeout: Duration,
+    /// At most this many connections are held; beyond it the one due first is retired.
+    pub max_connections: usize,
 }
 
 impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             tracker: TrackerConfig::default(),
-            linger: Duration(60 * Timestamp::NANOS_PER_SEC),
+            linger: Duration(10 * Timestamp::NANOS_PER_SEC),
+            idle_timeout: Duration(300 * Timestamp::NANOS_PER_SEC),
+            handshake_timeout: Duration(150 * Timestamp::NANOS_PER_SEC),
+            max_connections: 1_000_000,
         }
     }
 }
@@ -65,17 +87,50 @@ struct Slot {
     scheduled: Option<Timestamp>,
 }
 
+/// What remains of a retired connection while one of its sides is still in TIME_WAIT.
+#[derive(Clone, Copy, Debug)]
+struct Tombstone {
+    id: u64,
+    client: SocketAddr,
+    /// Bases for relative sequence numbers of late segments, client then server.
+    base: [Option<SeqNum>; 2],
+    /// Which sides are in TIME_WAIT, and until when.
+    time_wait: [bool; 2],
+    until: Timestamp,
+}
+
+/// Where a segment went.
+pub enum Routed {
+    /// To a live connection.
+    Live(u64, Observation),
+    /// To a connection already retired and reported, whose TIME_WAIT is still running: a
+    /// straggler. (connection id, sender side, relative seq, relative ack)
+    Late(u64, Side, u32, u32),
+}
+
 pub struct FlowTable {
     by_key: FxHashMap<FlowKey, usize>,
     by_id: FxHashMap<u64, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
     deadlines: BinaryHeap<Reverse<(Timestamp, usize, u64)>>,
+    tombstones: FxHashMap<FlowKey, Tombstone>,
+    tombstone_deadlines: BinaryHeap<Reverse<(Timestamp, u64, FlowKey)>>,
     next_id: u64,
     config: FlowConfig,
-    /// Connections retired during the current step, until the caller takes them.
+    /// Connections retired during the current step, until the caller takes them, and where
+    /// each id sits in that list (events of the same step still refer to them).
     retired: Vec<Connection>,
+    retired_index: FxHashMap<u64, usize>,
     pub connections_seen: u64,
+    /// Segments of connections already retired (stragglers in TIME_WAIT).
+    pub late_segments: u64,
+    /// Connections retired because the table was full.
+    pub evicted: u64,
+    /// Connections retired because they were silent too long.
+    pub idle_expired: u64,
+    /// Most connections held at once.
+    pub peak_live: usize,
 }
 
 impl FlowTable {
@@ -86,10 +141,17 @@ impl FlowTable {
             slots: Vec::new(),
             free: Vec::new(),
             deadlines: BinaryHeap::new(),
+            tombstones: FxHashMap::default(),
+            tombstone_deadlines: BinaryHeap::new(),
             next_id: 1,
             config,
             retired: Vec::new(),
+            retired_index: FxHashMap::default(),
             connections_seen: 0,
+            late_segments: 0,
+            evicted: 0,
+            idle_expired: 0,
+            peak_live: 0,
         }
     }
 
@@ -99,7 +161,7 @@ impl FlowTable {
     }
 
     /// Routes one segment to its connection; events go to `out`.
-    pub fn segment(&mut self, seg: &Segment, out: &mut Vec<Event>) -> (u64, Observation) {
+    pub fn segment(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Routed {
         self.advance(seg.ts, out);
         let key = FlowKey::of(seg);
         let mut reused_from = None;
@@ -108,12 +170,49 @@ impl FlowTable {
             if !s.conn.is_new_incarnation(seg) {
                 let obs = s.conn.observe(seg, out);
                 let id = s.conn.id;
+                // Closing brings the deadline forward (idle timeout → linger).
                 self.reschedule(slot);
-                return (id, obs);
+                return Routed::Live(id, obs);
             }
             s.conn.superseded(seg.ts, self.next_id, out);
             reused_from = Some(s.conn.id);
-            self.retire(slot);
+            self.retire(slot, EndReason::Replaced);
+        } else if let Some(t) = self.tombstones.get(&key).copied() {
+            if !(seg.flags.syn() && !seg.flags.ack()) {
+                self.late_segments += 1;
+                let side = if seg.src == t.client {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                let rel = |s: SeqNum, base: Option<SeqNum>| base.map_or(s.0, |b| s.relative_to(b));
+                let i = side as usize;
+                return Routed::Late(
+                    t.id,
+                    side,
+                    rel(seg.seq, t.base[i]),
+                    rel(seg.ack, t.base[1 - i]),
+                );
+            }
+            // A new SYN on a 4-tuple still in TIME_WAIT: the kernel reopens it.
+            self.tombstones.remove(&key);
+            reused_from = Some(t.id);
+            for (i, side) in [Side::Client, Side::Server].into_iter().enumerate() {
+                if t.time_wait[i] && seg.ts < t.until {
+                    out.push(Event {
+                        ts: seg.ts,
+                        conn: t.id,
+                        from: side,
+                        kind: EventKind::TimeWaitEndedBySyn {
+                            new_conn: self.next_id,
+                        },
+                        states: [TcpState::Closed, TcpState::Closed],
+                    });
+                }
+            }
+        }
+        if self.live() >= self.config.max_connections {
+            self.evict_one(seg.ts, out);
         }
         let id = self.next_id;
         self.next_id += 1;
@@ -133,39 +232,51 @@ impl FlowTable {
         });
         self.by_key.insert(key, slot);
         self.by_id.insert(id, slot);
+        self.peak_live = self.peak_live.max(self.by_key.len());
         self.reschedule(slot);
-        (id, obs)
+        Routed::Live(id, obs)
     }
 
     /// The connection with this id, live or retired during the current step.
     pub fn get(&self, id: u64) -> Option<&Connection> {
         match self.by_id.get(&id) {
             Some(&slot) => self.slots[slot].as_ref().map(|s| &s.conn),
-            None => self.retired.iter().find(|c| c.id == id),
+            None => self.retired_index.get(&id).map(|&i| &self.retired[i]),
         }
     }
 
     /// Takes the connections retired since the last call.
     pub fn take_retired(&mut self) -> std::vec::Drain<'_, Connection> {
+        self.retired_index.clear();
         self.retired.drain(..)
     }
 
-    /// When this connection next needs attention: its TIME_WAIT expiry, or the end of its
-    /// linger once both endpoints are closed.
-    fn deadline(&self, conn: &Connection) -> Option<Timestamp> {
-        conn.time_wait_deadline().or_else(|| {
-            conn.is_finished()
-                .then(|| conn.last_ts.plus(self.config.linger))
-        })
+    /// When this connection next needs attention.
+    fn deadline(&self, conn: &Connection) -> Timestamp {
+        if conn.is_closed_or_time_wait() {
+            let linger_end = conn.last_ts.plus(self.config.linger);
+            conn.time_wait_deadline()
+                .map_or(linger_end, |tw| tw.min(linger_end))
+        } else {
+            let timeout = if conn.in_handshake() {
+                self.config.handshake_timeout
+            } else {
+                self.config.idle_timeout
+            };
+            // 0 means never, as in Wireshark, which has no timeouts at all.
+            if timeout.0 == 0 {
+                Timestamp(u64::MAX)
+            } else {
+                conn.last_ts.plus(timeout)
+            }
+        }
     }
 
     fn reschedule(&mut self, slot: usize) {
         let Some(s) = self.slots[slot].as_ref() else {
             return;
         };
-        let Some(due) = self.deadline(&s.conn) else {
-            return;
-        };
+        let due = self.deadline(&s.conn);
         let id = s.conn.id;
         let s = self.slots[slot].as_mut().expect("checked above");
         if s.scheduled.is_none_or(|t| due < t) {
@@ -185,36 +296,106 @@ impl FlowTable {
             if !live {
                 continue;
             }
-            let s = self.slots[slot].as_mut().expect("checked above");
-            if s.scheduled == Some(due) {
-                s.scheduled = None;
+            self.slots[slot].as_mut().expect("live").scheduled = None;
+            self.due(slot, due, out);
+        }
+        while let Some(Reverse((due, id, key))) = self.tombstone_deadlines.peek().cloned() {
+            if due > now {
+                break;
             }
-            s.conn.expire_time_wait(due, out);
-            match self.deadline(&self.slots[slot].as_ref().expect("live").conn) {
-                Some(next) if next > due => {
-                    let s = self.slots[slot].as_mut().expect("live");
-                    if s.scheduled.is_none_or(|t| next < t) {
-                        s.scheduled = Some(next);
-                        self.deadlines.push(Reverse((next, slot, id)));
+            self.tombstone_deadlines.pop();
+            if let Some(t) = self.tombstones.get(&key)
+                && t.id == id
+            {
+                for (i, side) in [Side::Client, Side::Server].into_iter().enumerate() {
+                    if t.time_wait[i] {
+                        out.push(Event {
+                            ts: due,
+                            conn: id,
+                            from: side,
+                            kind: EventKind::TimeWaitExpired,
+                            states: [TcpState::Closed, TcpState::Closed],
+                        });
                     }
                 }
-                Some(_) => self.retire(slot),
-                None => {}
+                self.tombstones.remove(&key);
             }
         }
     }
 
-    fn retire(&mut self, slot: usize) {
-        if let Some(s) = self.slots[slot].take() {
-            self.by_key.remove(&s.key);
-            self.by_id.remove(&s.conn.id);
-            self.free.push(slot);
-            self.retired.push(s.conn);
+    /// A connection's deadline `due` has come: act on it, or schedule the next one.
+    fn due(&mut self, slot: usize, due: Timestamp, out: &mut Vec<Event>) {
+        let next = {
+            let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+            conn.expire_time_wait(due, out);
+            self.deadline(&self.slots[slot].as_ref().expect("live").conn)
+        };
+        if next > due {
+            let s = self.slots[slot].as_mut().expect("live");
+            s.scheduled = Some(next);
+            let id = s.conn.id;
+            self.deadlines.push(Reverse((next, slot, id)));
+            return;
+        }
+        let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+        if conn.is_closed_or_time_wait() {
+            self.retire(slot, EndReason::Closed);
+        } else {
+            let idle = due.since(conn.last_ts);
+            conn.forget(due, EventKind::IdleTimeout { idle }, out);
+            self.idle_expired += 1;
+            self.retire(slot, EndReason::IdleTimeout);
         }
     }
 
-    /// The capture is over at `end`: every connection still held is closed out and retired, in
-    /// order of id.
+    /// The table is full: retire the connection whose deadline comes first.
+    fn evict_one(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        while let Some(Reverse((_, slot, id))) = self.deadlines.pop() {
+            let live = matches!(&self.slots[slot], Some(s) if s.conn.id == id);
+            if !live {
+                continue;
+            }
+            let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+            let idle = now.since(conn.last_ts);
+            conn.forget(now, EventKind::Evicted { idle }, out);
+            self.evicted += 1;
+            self.retire(slot, EndReason::Evicted);
+            return;
+        }
+    }
+
+    fn retire(&mut self, slot: usize, reason: EndReason) {
+        let Some(mut s) = self.slots[slot].take() else {
+            return;
+        };
+        self.by_key.remove(&s.key);
+        self.by_id.remove(&s.conn.id);
+        self.free.push(slot);
+        s.conn.end_reason = reason;
+        // A side still in TIME_WAIT leaves a tombstone until it expires.
+        if reason == EndReason::Closed
+            && let Some(until) = s.conn.time_wait_deadline()
+        {
+            let c = &s.conn;
+            let tw = |side: Side| c.endpoint(side).state == TcpState::TimeWait;
+            self.tombstones.insert(
+                s.key,
+                Tombstone {
+                    id: c.id,
+                    client: c.client,
+                    base: [c.endpoint(Side::Client).base, c.endpoint(Side::Server).base],
+                    time_wait: [tw(Side::Client), tw(Side::Server)],
+                    until,
+                },
+            );
+            self.tombstone_deadlines.push(Reverse((until, c.id, s.key)));
+        }
+        self.retired_index.insert(s.conn.id, self.retired.len());
+        self.retired.push(s.conn);
+    }
+
+    /// The capture is over at `end`: TIME_WAITs due by then expire, and every connection still
+    /// held is closed out and retired, in order of id.
     pub fn finish(&mut self, end: Timestamp, out: &mut Vec<Event>) {
         self.advance(end, out);
         let mut slots: Vec<usize> = self.by_key.values().copied().collect();
@@ -223,7 +404,9 @@ impl FlowTable {
             if let Some(s) = self.slots[slot].as_mut() {
                 s.conn.end_of_capture(end, out);
             }
-            self.retire(slot);
+            self.retire(slot, EndReason::CaptureEnd);
         }
+        self.tombstones.clear();
+        self.tombstone_deadlines.clear();
     }
 }

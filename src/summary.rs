@@ -26,6 +26,13 @@ pub struct Summary {
     pub resets: u64,
     pub retransmissions: u64,
     pub port_reuses: u64,
+    /// Segments of connections already retired (stragglers during TIME_WAIT).
+    pub late_segments: u64,
+    /// Connections forgotten to make room (`--max-connections`) or after `--idle-timeout`.
+    pub evicted: u64,
+    pub idle_expired: u64,
+    /// Most connections held at once: what the memory follows.
+    pub peak_connections: u64,
     /// Segments carrying each analysis flag, in the order of `Flags::NAMES`.
     pub analysis: [u64; 16],
     pub first_ts: Option<Timestamp>,

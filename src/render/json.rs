@@ -5,6 +5,9 @@
 //! - `{"type":"segment", ...}` per TCP segment with `--packets`;
 //! - `{"type":"connection", ...}` when a connection is over (or at the end of the input);
 //! - one final `{"type":"summary","schema":1, ...}`.
+//!
+//! Events, segments and connections are written with [`JsonBuf`] (no allocation per field);
+//! the summary, written once, goes through serde_json.
 
 use std::io::{self, Write};
 
@@ -12,27 +15,27 @@ use serde_json::{Map, Value, json};
 
 use crate::decode::{Segment, Skip};
 use crate::event::{Event, EventKind};
-use crate::render::Renderer;
+use crate::render::jsonw::JsonBuf;
+use crate::render::{Late, Renderer};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::{DirAnalysis, Flags};
-use crate::tcp::conn::{Connection, Observation, Side, TimeWaitEnd};
+use crate::tcp::conn::{Connection, Observation, Side, TimeWait, TimeWaitEnd};
 use crate::tcp::report;
-use crate::time::Timestamp;
+use crate::time::{Duration, Timestamp};
 
 pub const SCHEMA: u32 = 1;
 
 pub struct JsonRenderer<W: Write> {
     out: W,
+    buf: JsonBuf,
 }
 
 impl<W: Write> JsonRenderer<W> {
     pub fn new(out: W) -> Self {
-        JsonRenderer { out }
-    }
-
-    fn line(&mut self, v: &Value) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, v)?;
-        self.out.write_all(b"\n")
+        JsonRenderer {
+            out,
+            buf: JsonBuf::default(),
+        }
     }
 }
 
@@ -40,22 +43,26 @@ fn ts(t: Timestamp) -> String {
     t.rfc3339().to_string()
 }
 
-fn secs(d: crate::time::Duration) -> f64 {
+fn secs(d: Duration) -> f64 {
     d.as_secs_f64()
 }
 
-fn states(s: [crate::tcp::TcpState; 2]) -> Value {
-    json!({"client": s[0].name(), "server": s[1].name()})
+fn states(j: &mut JsonBuf, k: &str, s: [crate::tcp::TcpState; 2]) {
+    j.open(k)
+        .str("client", s[0].name())
+        .str("server", s[1].name())
+        .close();
 }
 
 /// The fields particular to each kind of event.
-fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
-    let mut put = |k: &str, v: Value| {
-        m.insert(k.to_string(), v);
-    };
+fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
     match kind {
-        EventKind::PortReuse { previous } => put("previous_conn", json!(previous)),
-        EventKind::Syn { isn } | EventKind::SynAck { isn } => put("isn", json!(isn)),
+        EventKind::PortReuse { previous } => {
+            j.num("previous_conn", *previous);
+        }
+        EventKind::Syn { isn } | EventKind::SynAck { isn } => {
+            j.num("isn", *isn);
+        }
         EventKind::SynRetransmission {
             attempt,
             gap,
@@ -66,28 +73,30 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
             gap,
             since_first,
         } => {
-            put("attempt", json!(attempt));
-            put("gap_s", json!(secs(*gap)));
-            put("since_first_s", json!(secs(*since_first)));
+            j.num("attempt", *attempt)
+                .float("gap_s", secs(*gap))
+                .float("since_first_s", secs(*since_first));
         }
-        EventKind::HandshakeComplete { rtt } => put("rtt_s", json!(rtt.map(secs))),
+        EventKind::HandshakeComplete { rtt } => {
+            j.opt_float("rtt_s", rtt.map(secs));
+        }
         EventKind::Fin {
             data_bytes,
             carries_peer_fin_ack,
             simultaneous,
         } => {
-            put("data_bytes", json!(data_bytes));
-            put("acks_peer_fin", json!(carries_peer_fin_ack));
-            put("simultaneous", json!(simultaneous));
+            j.num("data_bytes", *data_bytes)
+                .bool("acks_peer_fin", *carries_peer_fin_ack)
+                .bool("simultaneous", *simultaneous);
         }
         EventKind::FinRetransmission {
             attempt,
             gap,
             ack_was_lost,
         } => {
-            put("attempt", json!(attempt));
-            put("gap_s", json!(secs(*gap)));
-            put("ack_was_lost", json!(ack_was_lost));
+            j.num("attempt", *attempt)
+                .float("gap_s", secs(*gap))
+                .bool("ack_was_lost", *ack_was_lost);
         }
         EventKind::DataRetransmission {
             rel_seq,
@@ -95,31 +104,40 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
             kind,
             since_original,
         } => {
-            put("seq", json!(rel_seq));
-            put("len", json!(len));
-            put("retransmission_kind", json!(kind));
-            put("since_original_s", json!(since_original.map(secs)));
+            j.num("seq", *rel_seq)
+                .num("len", *len)
+                .str("retransmission_kind", kind)
+                .opt_float("since_original_s", since_original.map(secs));
         }
         EventKind::Reset {
             sender_state,
             receiver_state,
             cause,
         } => {
-            put("sender_state", json!(sender_state.name()));
-            put("receiver_state", json!(receiver_state.name()));
-            put("cause", json!(cause.name()));
+            j.str("sender_state", sender_state.name())
+                .str("receiver_state", receiver_state.name())
+                .str("cause", cause.name());
         }
         EventKind::TimeWait { since, until } => {
-            put("since", json!(ts(*since)));
-            put("until", json!(ts(*until)));
+            j.str("since", since.rfc3339())
+                .str("until", until.rfc3339());
         }
-        EventKind::TimeWaitReack { until } => put("until", json!(ts(*until))),
-        EventKind::TimeWaitEndedBySyn { new_conn } => put("new_conn", json!(new_conn)),
+        EventKind::TimeWaitReack { until } => {
+            j.str("until", until.rfc3339());
+        }
+        EventKind::TimeWaitEndedBySyn { new_conn } => {
+            j.num("new_conn", *new_conn);
+        }
         EventKind::StillOpen { state, for_ } => {
-            put("state_name", json!(state.name()));
-            put("for_s", json!(secs(*for_)));
+            j.str("state_name", state.name())
+                .float("for_s", secs(*for_));
         }
-        EventKind::Ignored { reason } => put("reason", json!(reason)),
+        EventKind::Ignored { reason } => {
+            j.str("reason", reason);
+        }
+        EventKind::IdleTimeout { idle } | EventKind::Evicted { idle } => {
+            j.float("idle_s", secs(*idle));
+        }
         EventKind::MidStream
         | EventKind::SimultaneousOpen
         | EventKind::FinAcked
@@ -131,103 +149,139 @@ fn event_fields(kind: &EventKind, m: &mut Map<String, Value>) {
 
 /// Per-direction analysis: how many segments carried each flag, the round-trip samples
 /// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
-fn direction_analysis(a: &DirAnalysis) -> Value {
-    let counts: Map<String, Value> = Flags::NAMES
-        .iter()
-        .zip(a.counts)
-        .map(|((_, name), n)| (name.to_string(), json!(n)))
-        .collect();
-    json!({
-        "counts": counts,
-        "rtt": {
-            "samples": a.rtt_count,
-            "min_s": a.rtt_min.map(secs),
-            "median_s": a.rtt_median().map(secs),
-            "max_s": a.rtt_max.map(secs),
-        },
-        "window_scale_known": a.window_scale_known(),
-    })
+fn direction_analysis(j: &mut JsonBuf, k: &str, a: &DirAnalysis) {
+    j.open(k).open("counts");
+    for ((_, name), n) in Flags::NAMES.iter().zip(a.counts) {
+        j.num(name, n);
+    }
+    j.close()
+        .open("rtt")
+        .num("samples", a.rtt_count)
+        .opt_float("min_s", a.rtt_min.map(secs))
+        .opt_float("median_s", a.rtt_median().map(secs))
+        .opt_float("max_s", a.rtt_max.map(secs))
+        .close()
+        .bool("window_scale_known", a.window_scale_known())
+        .close();
+}
+
+fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
+    match t {
+        None => {
+            j.null(k);
+        }
+        Some(t) => {
+            j.open(k)
+                .str("since", t.since.rfc3339())
+                .str("until", t.until.rfc3339())
+                .str(
+                    "ended",
+                    match t.ended {
+                        Some(TimeWaitEnd::Expired) => "expired",
+                        Some(TimeWaitEnd::NewSyn) => "new_syn",
+                        Some(TimeWaitEnd::Reset) => "reset",
+                        None => "running",
+                    },
+                )
+                .close();
+        }
+    }
 }
 
 /// The `connection` object.
-pub fn connection_value(c: &Connection) -> Value {
+pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     let (cl, sv) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
     let r = c.retransmissions();
     let tw = report::time_wait(c);
-    let tw_side = |s: Side| {
-        c.endpoint(s).time_wait.map(|t| {
-            json!({
-                "since": ts(t.since),
-                "until": ts(t.until),
-                "ended": match t.ended {
-                    Some(TimeWaitEnd::Expired) => "expired",
-                    Some(TimeWaitEnd::NewSyn) => "new_syn",
-                    Some(TimeWaitEnd::Reset) => "reset",
-                    None => "running",
-                },
-            })
-        })
-    };
-    json!({
-        "type": "connection",
-        "id": c.id,
-        "client": c.client.to_string(),
-        "server": c.server.to_string(),
-        "roles": report::roles_name(c.roles),
-        "first_ts": ts(c.first_ts),
-        "last_ts": ts(c.last_ts),
-        "duration_s": secs(report::duration(c)),
-        "handshake": {
-            "status": report::handshake_status(c).name(),
-            "rtt_s": c.handshake_rtt.map(secs),
-            "syn_to_synack_s": c.handshake_halves.map(|h| secs(h.0)),
-            "synack_to_ack_s": c.handshake_halves.map(|h| secs(h.1)),
-            "syn_retransmissions": r.syn,
-            "synack_retransmissions": r.syn_ack,
-            "simultaneous_open": c.simultaneous_open,
-        },
-        "close": {
-            "kind": report::close(c).name(),
-            "first_fin": report::first_fin(c),
-            "half_close": c.half_close,
-            "fin_retransmissions": r.fin,
-            "complete": c.close_complete,
-        },
-        "reset": c.reset.map(|x| json!({
-            "by": x.by.name(),
-            "ts": ts(x.ts),
-            "sender_state": x.sender_state.name(),
-            "receiver_state": x.receiver_state.name(),
-            "cause": x.cause.name(),
-        })),
-        "time_wait": {
-            "side": tw.side,
-            "since": tw.since.map(ts),
-            "until": tw.until.map(ts),
-            "client": tw_side(Side::Client),
-            "server": tw_side(Side::Server),
-        },
-        "final_state": states(c.states()),
-        "port_reuse": c.reused_from.is_some(),
-        "reused_from": c.reused_from,
-        "packets": {"client": cl.packets, "server": sv.packets},
-        "payload_bytes": {"client": cl.payload_bytes, "server": sv.payload_bytes},
-        "retransmissions": {
-            "total": r.total(), "syn": r.syn, "syn_ack": r.syn_ack, "data": r.data, "fin": r.fin,
-        },
-        "keepalives": {"client": cl.keepalives, "server": sv.keepalives},
-        "zeek": {
-            "conn_state": c.zeek.conn_state(),
-            "history": c.zeek.history(),
-            "orig": c.zeek.orig.name(),
-        },
-        "analysis": {
-            "client": direction_analysis(&cl.analysis),
-            "server": direction_analysis(&sv.analysis),
-            "irtt_s": c.irtt.map(secs),
-        },
-        "rsts": {"client": cl.rsts, "server": sv.rsts},
-    })
+    j.begin();
+    j.str("type", "connection")
+        .num("id", c.id)
+        .str("client", c.client)
+        .str("server", c.server)
+        .str("roles", report::roles_name(c.roles))
+        .str("first_ts", c.first_ts.rfc3339())
+        .str("last_ts", c.last_ts.rfc3339())
+        .float("duration_s", secs(report::duration(c)));
+    j.open("handshake")
+        .str("status", report::handshake_status(c).name())
+        .opt_float("rtt_s", c.handshake_rtt.map(secs))
+        .opt_float("syn_to_synack_s", c.handshake_halves.map(|h| secs(h.0)))
+        .opt_float("synack_to_ack_s", c.handshake_halves.map(|h| secs(h.1)))
+        .num("syn_retransmissions", r.syn)
+        .num("synack_retransmissions", r.syn_ack)
+        .bool("simultaneous_open", c.simultaneous_open)
+        .close();
+    j.open("close")
+        .str("kind", report::close(c).name())
+        .opt_str("first_fin", report::first_fin(c))
+        .bool("half_close", c.half_close)
+        .num("fin_retransmissions", r.fin)
+        .bool("complete", c.close_complete)
+        .close();
+    match c.reset {
+        None => {
+            j.null("reset");
+        }
+        Some(x) => {
+            j.open("reset")
+                .str("by", x.by.name())
+                .str("ts", x.ts.rfc3339())
+                .str("sender_state", x.sender_state.name())
+                .str("receiver_state", x.receiver_state.name())
+                .str("cause", x.cause.name())
+                .close();
+        }
+    }
+    j.open("time_wait")
+        .opt_str("side", tw.side)
+        .opt_str("since", tw.since.map(|t| t.rfc3339()))
+        .opt_str("until", tw.until.map(|t| t.rfc3339()));
+    time_wait_side(j, "client", cl.time_wait);
+    time_wait_side(j, "server", sv.time_wait);
+    j.close();
+    states(j, "final_state", c.states());
+    j.bool("port_reuse", c.reused_from.is_some())
+        .opt_num("reused_from", c.reused_from);
+    j.open("packets")
+        .num("client", cl.packets)
+        .num("server", sv.packets)
+        .close();
+    j.open("payload_bytes")
+        .num("client", cl.payload_bytes)
+        .num("server", sv.payload_bytes)
+        .close();
+    j.open("retransmissions")
+        .num("total", r.total())
+        .num("syn", r.syn)
+        .num("syn_ack", r.syn_ack)
+        .num("data", r.data)
+        .num("fin", r.fin)
+        .close();
+    j.open("keepalives")
+        .num("client", cl.keepalives)
+        .num("server", sv.keepalives)
+        .close();
+    j.open("zeek")
+        .str("conn_state", c.zeek.conn_state())
+        .str("history", c.zeek.history())
+        .str("orig", c.zeek.orig.name())
+        .close();
+    j.open("analysis");
+    direction_analysis(j, "client", &cl.analysis);
+    direction_analysis(j, "server", &sv.analysis);
+    j.opt_float("irtt_s", c.irtt.map(secs)).close();
+    j.open("rsts")
+        .num("client", cl.rsts)
+        .num("server", sv.rsts)
+        .close();
+    j.str("end", c.end_reason.name());
+}
+
+/// The `connection` object as a serde_json value (for tests and tools that want one).
+pub fn connection_value(c: &Connection) -> Value {
+    let mut j = JsonBuf::default();
+    write_connection(&mut j, c);
+    serde_json::from_slice(j.finish()).expect("the writer writes JSON")
 }
 
 pub fn summary_value(s: &Summary) -> Value {
@@ -259,6 +313,10 @@ pub fn summary_value(s: &Summary) -> Value {
         "resets": s.resets,
         "retransmissions": s.retransmissions,
         "port_reuses": s.port_reuses,
+        "late_segments": s.late_segments,
+        "idle_expired": s.idle_expired,
+        "evicted": s.evicted,
+        "peak_connections": s.peak_connections,
         "analysis": Flags::NAMES
             .iter()
             .zip(s.analysis)
@@ -281,56 +339,78 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         let from = c.endpoint(obs.from);
         let to = c.endpoint(obs.from.peer());
         let a = &obs.analysis;
-        let mut analysis: Vec<&str> = a.flags.names().collect();
-        if obs.ignored.is_some() {
-            analysis.push("ignored");
-        }
-        let mut m = Map::new();
-        m.insert("type".into(), json!("segment"));
-        m.insert("frame".into(), json!(seg.frame));
-        m.insert("ts".into(), json!(ts(seg.ts)));
-        m.insert("conn".into(), json!(c.id));
-        m.insert("from".into(), json!(obs.from.name()));
-        m.insert("flags".into(), json!(seg.flags.to_letters()));
-        m.insert("seq".into(), json!(from.rel(seg.seq)));
-        m.insert(
-            "ack".into(),
-            json!(if seg.flags.ack() { to.rel(seg.ack) } else { 0 }),
-        );
-        m.insert("len".into(), json!(seg.payload_len));
-        m.insert("win".into(), json!(seg.window));
-        m.insert("analysis".into(), json!(analysis));
+        let j = &mut self.buf;
+        j.begin();
+        j.str("type", "segment")
+            .num("frame", seg.frame)
+            .str("ts", seg.ts.rfc3339())
+            .num("conn", c.id)
+            .str("from", obs.from.name())
+            .str("flags", seg.flags.tcpdump())
+            .num("seq", from.rel(seg.seq))
+            .num("ack", if seg.flags.ack() { to.rel(seg.ack) } else { 0 })
+            .num("len", seg.payload_len)
+            .num("win", seg.window)
+            .str_array(
+                "analysis",
+                a.flags
+                    .names()
+                    .chain(obs.ignored.is_some().then_some("ignored")),
+            );
         if let Some((num, frame)) = a.dup_ack {
-            m.insert("dup_ack".into(), json!({"num": num, "frame": frame}));
+            j.open("dup_ack")
+                .num("num", num)
+                .num("frame", frame)
+                .close();
         }
         if let Some(d) = a.since_original {
-            m.insert("rto_s".into(), json!(secs(d)));
+            j.float("rto_s", secs(d));
         }
         if let Some(d) = a.ack_rtt {
-            m.insert("ack_rtt_s".into(), json!(secs(d)));
+            j.float("ack_rtt_s", secs(d));
         }
-        m.insert("state".into(), states(c.states()));
-        self.line(&Value::Object(m))
+        states(j, "state", c.states());
+        self.out.write_all(j.finish())
     }
 
-    fn event(&mut self, ev: &Event, _c: &Connection) -> io::Result<()> {
-        let mut m = Map::new();
-        m.insert("type".into(), json!("event"));
-        m.insert("ts".into(), json!(ts(ev.ts)));
-        m.insert("conn".into(), json!(ev.conn));
-        m.insert("kind".into(), json!(ev.kind.name()));
-        m.insert("from".into(), json!(ev.from.name()));
-        event_fields(&ev.kind, &mut m);
-        m.insert("state".into(), states(ev.states));
-        self.line(&Value::Object(m))
+    fn event(&mut self, ev: &Event, _c: Option<&Connection>) -> io::Result<()> {
+        let j = &mut self.buf;
+        j.begin();
+        j.str("type", "event")
+            .str("ts", ev.ts.rfc3339())
+            .num("conn", ev.conn)
+            .str("kind", ev.kind.name())
+            .str("from", ev.from.name());
+        event_fields(&ev.kind, j);
+        states(j, "state", ev.states);
+        self.out.write_all(j.finish())
+    }
+
+    fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
+        let j = &mut self.buf;
+        j.begin();
+        j.str("type", "segment")
+            .num("frame", seg.frame)
+            .str("ts", seg.ts.rfc3339())
+            .num("conn", late.conn)
+            .str("from", late.from.name())
+            .str("flags", seg.flags.tcpdump())
+            .num("seq", late.rel_seq)
+            .num("ack", if seg.flags.ack() { late.rel_ack } else { 0 })
+            .num("len", seg.payload_len)
+            .num("win", seg.window)
+            .str_array("analysis", ["late"].into_iter());
+        self.out.write_all(j.finish())
     }
 
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
-        self.line(&connection_value(c))
+        write_connection(&mut self.buf, c);
+        self.out.write_all(self.buf.finish())
     }
 
     fn finish(&mut self, s: &Summary) -> io::Result<()> {
-        self.line(&summary_value(s))?;
+        serde_json::to_writer(&mut self.out, &summary_value(s))?;
+        self.out.write_all(b"\n")?;
         self.out.flush()
     }
 

@@ -6,6 +6,7 @@
 //! output in a `Vec<u8>`.
 
 pub mod json;
+pub mod jsonw;
 pub mod table;
 pub mod text;
 pub mod words;
@@ -30,11 +31,25 @@ pub trait Renderer {
     ) -> io::Result<()> {
         Ok(())
     }
-    fn event(&mut self, ev: &Event, conn: &Connection) -> io::Result<()>;
+    /// `conn` is None for events about a connection already retired (its TIME_WAIT ending).
+    fn event(&mut self, ev: &Event, conn: Option<&Connection>) -> io::Result<()>;
+    /// A segment of a connection already retired and reported (a straggler), with `--packets`.
+    fn late_segment(&mut self, _seg: &Segment, _late: &Late) -> io::Result<()> {
+        Ok(())
+    }
     fn connection(&mut self, conn: &Connection) -> io::Result<()>;
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Push buffered output out now (live capture shows events as they happen).
     fn flush(&mut self) -> io::Result<()>;
+}
+
+/// A straggler's place: the retired connection it belongs to, its sender, and its relative
+/// sequence and acknowledgement numbers.
+pub struct Late {
+    pub conn: u64,
+    pub from: crate::tcp::conn::Side,
+    pub rel_seq: u32,
+    pub rel_ack: u32,
 }
 
 /// The output format (`--format`).

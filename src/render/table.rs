@@ -1,5 +1,5 @@
 //! The connection table (comfy-table) and the text summary, shared by the `text` and `table`
-//! formats. A row is built when its connection is over, so only the row's strings are kept.
+//! formats. A compact row is kept when a connection is over; cells are formatted at the end.
 
 use std::io::{self, Write};
 
@@ -9,9 +9,10 @@ use crate::decode::Skip;
 use crate::render::Renderer;
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::Flags;
-use crate::tcp::conn::{Connection, Side, TimeWaitEnd};
+use crate::tcp::conn::{Connection, ResetCause, Side, TimeWaitEnd};
 use crate::tcp::report::{self, HandshakeStatus};
-use crate::time::TimeFormatter;
+use crate::tcp::state::TcpState;
+use crate::time::{Duration, TimeFormatter, Timestamp};
 
 const HEADER: [&str; 15] = [
     "#",
@@ -31,9 +32,39 @@ const HEADER: [&str; 15] = [
     "analysis",
 ];
 
+/// What the table keeps of a finished connection: numbers and small enums, formatted only when
+/// the table is printed (a few hundred bytes per connection, not its strings).
+struct Row {
+    id: u64,
+    client: std::net::SocketAddr,
+    server: std::net::SocketAddr,
+    inferred: bool,
+    first_ts: Timestamp,
+    duration: Duration,
+    handshake: HandshakeStatus,
+    rtt: Option<Duration>,
+    simultaneous_open: bool,
+    close: report::Close,
+    half_close: bool,
+    first_fin: Option<&'static str>,
+    tw_side: Option<&'static str>,
+    tw_until: Option<Timestamp>,
+    tw_ended: Option<TimeWaitEnd>,
+    rst: Option<(Side, ResetCause)>,
+    retrans: u32,
+    packets: [u64; 2],
+    bytes: [u64; 2],
+    states: [TcpState; 2],
+    analysis: [u32; 16],
+}
+
+/// Above this many rows the table is printed as plain aligned columns: comfy-table builds every
+/// cell in memory first, which costs more than the analysis on large captures.
+const COMFY_MAX_ROWS: usize = 5_000;
+
 /// Collects one row per connection and prints the table and summary at the end.
 pub struct ConnTable {
-    rows: Vec<(u64, [String; 15])>,
+    rows: Vec<Row>,
     tf: TimeFormatter,
     /// Fit the table to the terminal's width (only when writing to a terminal).
     pub fit_terminal: bool,
@@ -48,21 +79,52 @@ impl ConnTable {
         }
     }
 
-    pub fn set_origin(&mut self, first: crate::time::Timestamp) {
+    pub fn set_origin(&mut self, first: Timestamp) {
         self.tf.origin = Some(first);
     }
 
     pub fn add(&mut self, c: &Connection) {
-        let hs = report::handshake_status(c);
-        let handshake = match (hs, c.handshake_rtt) {
-            (HandshakeStatus::Complete, Some(rtt)) => format!("complete {rtt}"),
-            _ if c.simultaneous_open => format!("{} (simultaneous)", hs.name()),
-            _ => hs.name().to_string(),
-        };
         let tw = report::time_wait(c);
-        let time_wait = match (tw.side, tw.until) {
+        let (cl, sv) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
+        let mut analysis = [0u32; 16];
+        for (i, a) in analysis.iter_mut().enumerate() {
+            *a = cl.analysis.counts[i] + sv.analysis.counts[i];
+        }
+        self.rows.push(Row {
+            id: c.id,
+            client: c.client,
+            server: c.server,
+            inferred: c.roles == crate::tcp::conn::Roles::Inferred,
+            first_ts: c.first_ts,
+            duration: report::duration(c),
+            handshake: report::handshake_status(c),
+            rtt: c.handshake_rtt,
+            simultaneous_open: c.simultaneous_open,
+            close: report::close(c),
+            half_close: c.half_close,
+            first_fin: report::first_fin(c),
+            tw_side: tw.side,
+            tw_until: tw.until,
+            tw_ended: tw.ended,
+            rst: c.reset.map(|r| (r.by, r.cause)),
+            retrans: c.retransmissions().total(),
+            packets: [cl.packets, sv.packets],
+            bytes: [cl.payload_bytes, sv.payload_bytes],
+            states: [cl.state, sv.state],
+            analysis,
+        });
+    }
+
+    /// The row's cells, in the order of `HEADER`.
+    fn cells(&self, r: &Row) -> [String; 15] {
+        let handshake = match (r.handshake, r.rtt) {
+            (HandshakeStatus::Complete, Some(rtt)) => format!("complete {rtt}"),
+            _ if r.simultaneous_open => format!("{} (simultaneous)", r.handshake.name()),
+            _ => r.handshake.name().to_string(),
+        };
+        let time_wait = match (r.tw_side, r.tw_until) {
             (Some(side), Some(until)) => {
-                let how = match tw.ended {
+                let how = match r.tw_ended {
                     Some(TimeWaitEnd::Expired) => "expired",
                     Some(TimeWaitEnd::NewSyn) => "ended by SYN",
                     Some(TimeWaitEnd::Reset) => "ended by RST",
@@ -72,58 +134,89 @@ impl ConnTable {
             }
             _ => "-".into(),
         };
-        let rst = c.reset.map_or("-".into(), |r| {
-            format!("{} ({})", r.by.name(), r.cause.name())
+        let rst = r.rst.map_or("-".into(), |(by, cause)| {
+            format!("{} ({})", by.name(), cause.name())
         });
-        let mut close = report::close(c).name().to_string();
-        if c.half_close {
+        let mut close = r.close.name().to_string();
+        if r.half_close {
             close.push_str(" (half-close)");
         }
-        let (cl, sv) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
-        let mut client = c.client.to_string();
-        if c.roles == crate::tcp::conn::Roles::Inferred {
+        let mut client = r.client.to_string();
+        if r.inferred {
             client.push_str(" (inferred)");
         }
-        let row = [
-            c.id.to_string(),
+        [
+            r.id.to_string(),
             client,
-            c.server.to_string(),
-            self.tf.to_string(c.first_ts),
-            report::duration(c).to_string(),
+            r.server.to_string(),
+            self.tf.to_string(r.first_ts),
+            r.duration.to_string(),
             handshake,
             close,
-            report::first_fin(c).unwrap_or("-").into(),
+            r.first_fin.unwrap_or("-").into(),
             time_wait,
             rst,
-            c.retransmissions().total().to_string(),
-            format!("{}/{}", cl.packets, sv.packets),
-            format!("{}/{}", cl.payload_bytes, sv.payload_bytes),
-            format!("{}/{}", cl.state, sv.state),
-            analysis_counts(c),
-        ];
-        self.rows.push((c.id, row));
+            r.retrans.to_string(),
+            format!("{}/{}", r.packets[0], r.packets[1]),
+            format!("{}/{}", r.bytes[0], r.bytes[1]),
+            format!("{}/{}", r.states[0], r.states[1]),
+            analysis_counts(&r.analysis),
+        ]
     }
 
     pub fn write_table(&mut self, out: &mut dyn Write) -> io::Result<()> {
         if self.rows.is_empty() {
             return writeln!(out, "No TCP connections.");
         }
-        self.rows.sort_by_key(|r| r.0);
+        self.rows.sort_unstable_by_key(|r| r.id);
+        if self.rows.len() > COMFY_MAX_ROWS {
+            return self.write_plain(out);
+        }
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED);
         t.set_header(HEADER.iter().map(Cell::new));
         if self.fit_terminal {
             t.set_content_arrangement(ContentArrangement::Dynamic);
         }
-        for (_, row) in self.rows.drain(..) {
-            t.add_row(row.into_iter().map(Cell::new));
+        for r in &self.rows {
+            t.add_row(self.cells(r).into_iter().map(Cell::new));
         }
         for i in [0usize, 10] {
             if let Some(col) = t.column_mut(i) {
                 col.set_cell_alignment(CellAlignment::Right);
             }
         }
+        self.rows.clear();
         writeln!(out, "{t}")
+    }
+
+    /// Plain columns separated by two spaces, widths measured over all rows first.
+    fn write_plain(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        let mut widths = HEADER.map(|h| h.chars().count());
+        for r in &self.rows {
+            for (w, cell) in widths.iter_mut().zip(self.cells(r)) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let line = |out: &mut dyn Write, cells: &[String; 15]| -> io::Result<()> {
+            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let sep = if i + 1 == cells.len() { "" } else { "  " };
+                if i == 0 || i == 10 {
+                    write!(out, "{cell:>w$}{sep}")?;
+                } else if i + 1 == cells.len() {
+                    write!(out, "{cell}")?;
+                } else {
+                    write!(out, "{cell:<w$}{sep}")?;
+                }
+            }
+            writeln!(out)
+        };
+        line(out, &HEADER.map(String::from))?;
+        for r in &self.rows {
+            line(out, &self.cells(r))?;
+        }
+        self.rows.clear();
+        Ok(())
     }
 }
 
@@ -147,15 +240,14 @@ const SHORT: [&str; 16] = [
     "tw-reack",
 ];
 
-/// Non-zero analysis counts of both directions, e.g. `3 dup-ack, 1 fast, 1 rtx`.
-fn analysis_counts(c: &Connection) -> String {
-    let mut parts = Vec::new();
-    for (i, label) in SHORT.iter().enumerate() {
-        let n = c.ep[0].analysis.counts[i] + c.ep[1].analysis.counts[i];
-        if n > 0 {
-            parts.push(format!("{n} {label}"));
-        }
-    }
+/// Non-zero analysis counts, e.g. `3 dup-ack, 1 fast, 1 rtx`.
+fn analysis_counts(counts: &[u32; 16]) -> String {
+    let parts: Vec<String> = SHORT
+        .iter()
+        .zip(counts)
+        .filter(|(_, n)| **n > 0)
+        .map(|(label, n)| format!("{n} {label}"))
+        .collect();
     if parts.is_empty() {
         "-".into()
     } else {
@@ -207,6 +299,13 @@ pub fn write_summary(out: &mut dyn Write, s: &Summary, tf: &TimeFormatter) -> io
             "resets: {}, retransmissions: {}, port reuses: {}",
             s.resets, s.retransmissions, s.port_reuses
         )?;
+        if s.idle_expired + s.evicted + s.late_segments > 0 {
+            writeln!(
+                out,
+                "forgotten: {} idle, {} evicted to make room; {} late segments of connections already reported",
+                s.idle_expired, s.evicted, s.late_segments
+            )?;
+        }
         let flags: Vec<String> = Flags::NAMES
             .iter()
             .zip(s.analysis)
@@ -249,10 +348,10 @@ impl<W: Write> TableRenderer<W> {
 }
 
 impl<W: Write> Renderer for TableRenderer<W> {
-    fn start(&mut self, first: crate::time::Timestamp) {
+    fn start(&mut self, first: Timestamp) {
         self.table.set_origin(first);
     }
-    fn event(&mut self, _ev: &crate::event::Event, _c: &Connection) -> io::Result<()> {
+    fn event(&mut self, _ev: &crate::event::Event, _c: Option<&Connection>) -> io::Result<()> {
         Ok(())
     }
     fn connection(&mut self, c: &Connection) -> io::Result<()> {

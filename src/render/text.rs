@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
 use crate::render::table::{ConnTable, write_summary};
-use crate::render::{Renderer, words};
+use crate::render::{Late, Renderer, words};
 use crate::summary::Summary;
 use crate::tcp::Connection;
 use crate::tcp::analysis::Flags;
@@ -138,8 +138,10 @@ impl<W: Write> Renderer for TextRenderer<W> {
         writeln!(self.out, "{tag}  (client {}, server {})", st[0], st[1])
     }
 
-    fn event(&mut self, ev: &Event, c: &Connection) -> io::Result<()> {
-        self.announce(c)?;
+    fn event(&mut self, ev: &Event, c: Option<&Connection>) -> io::Result<()> {
+        if let Some(c) = c {
+            self.announce(c)?;
+        }
         let (pre, post) = match (&ev.kind, self.color) {
             (EventKind::Reset { .. }, true) => (RED, RESET),
             (
@@ -158,6 +160,23 @@ impl<W: Write> Renderer for TextRenderer<W> {
             ev.conn,
             words::sentence(ev, &self.tf, self.time_wait),
             words::states(ev)
+        )
+    }
+
+    fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
+        self.tf.write(&mut self.out, seg.ts)?;
+        writeln!(
+            self.out,
+            "  #{} {} > {}: Flags [{}], seq {}, ack {}, length {} [late: #{} was already reported; its {} is in TIME_WAIT]",
+            late.conn,
+            tcpdump_addr(&seg.src),
+            tcpdump_addr(&seg.dst),
+            seg.flags.tcpdump(),
+            late.rel_seq,
+            late.rel_ack,
+            seg.payload_len,
+            late.conn,
+            late.from.peer().name(),
         )
     }
 

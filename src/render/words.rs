@@ -138,6 +138,14 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
         EventKind::Ignored { reason } => {
             write!(s, "{who} sends a segment the {peer} must drop: {reason}")
         }
+        EventKind::IdleTimeout { idle } => write!(
+            s,
+            "silent for {idle}: forgotten (idle timeout); its states are as last seen"
+        ),
+        EventKind::Evicted { idle } => write!(
+            s,
+            "forgotten to make room (--max-connections), silent for {idle}; its states are as last seen"
+        ),
         EventKind::StillOpen { state, for_ } => write!(
             s,
             "end of capture: {who} still in {state} for {for_} ({})",

@@ -107,7 +107,7 @@ impl<W: Write> Renderer for ZeekRenderer<W> {
     fn start(&mut self, first: Timestamp) {
         let _ = self.header(first);
     }
-    fn event(&mut self, _ev: &Event, _c: &Connection) -> io::Result<()> {
+    fn event(&mut self, _ev: &Event, _c: Option<&Connection>) -> io::Result<()> {
         Ok(())
     }
     fn connection(&mut self, c: &Connection) -> io::Result<()> {

@@ -228,11 +228,13 @@ impl CaptureFile {
                 Err(e) => return Err(self.io_error(e)),
             }
             self.packets += 1;
-            // A sub-second field past one second (seen in the wild) carries into the seconds.
+            // A sub-second field of a second or more is invalid (tcpdump prints "invalid");
+            // it is read as the last instant of its second, so a garbage value cannot throw
+            // the packet seconds or hours away from its neighbours.
             let ts = if h.nanos {
-                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac))
+                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac.min(999_999_999)))
             } else {
-                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac) * 1000)
+                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac.min(999_999)) * 1000)
             };
             let pkt = RawPacket {
                 ts,

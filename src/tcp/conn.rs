@@ -55,6 +55,36 @@ pub enum Roles {
     Inferred,
 }
 
+/// Why a connection left the flow table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EndReason {
+    /// Still held (not retired yet).
+    Open,
+    /// Both sides closed and quiet for the linger time.
+    Closed,
+    /// A new SYN on its 4-tuple started a new connection.
+    Replaced,
+    /// Silent longer than the idle timeout.
+    IdleTimeout,
+    /// Retired to make room (`--max-connections`).
+    Evicted,
+    /// The input ended.
+    CaptureEnd,
+}
+
+impl EndReason {
+    pub fn name(self) -> &'static str {
+        match self {
+            EndReason::Open => "open",
+            EndReason::Closed => "closed",
+            EndReason::Replaced => "replaced",
+            EndReason::IdleTimeout => "idle_timeout",
+            EndReason::Evicted => "evicted",
+            EndReason::CaptureEnd => "capture_end",
+        }
+    }
+}
+
 /// What a RST meant, judged from both sides' states when it was sent.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ResetCause {
@@ -331,6 +361,8 @@ pub struct Connection {
     client_acked: bool,
     /// The same connection as Zeek models it (conn_state, history).
     pub zeek: ZeekConn,
+    /// Why the flow table let go of it.
+    pub end_reason: EndReason,
     config: TrackerConfig,
 }
 
@@ -395,6 +427,7 @@ impl Connection {
                 },
                 seg.ts,
             ),
+            end_reason: EndReason::Open,
             config,
         };
         let first_side = conn.side_of(seg);
@@ -1255,11 +1288,28 @@ impl Connection {
         }
     }
 
-    /// Both endpoints are done: nothing more can happen on this connection but stragglers.
-    pub fn is_finished(&self) -> bool {
-        self.ep
-            .iter()
-            .all(|e| e.state.is_closed() && e.state != TcpState::TimeWait)
+    /// Both endpoints are done (CLOSED, or waiting out TIME_WAIT): nothing more can happen on
+    /// this connection but stragglers.
+    pub fn is_closed_or_time_wait(&self) -> bool {
+        self.ep.iter().all(|e| e.state.is_closed())
+    }
+
+    /// Still opening: neither side has reached ESTABLISHED (or anything after it).
+    pub fn in_handshake(&self) -> bool {
+        !self.handshake_done
+            && self.ep.iter().all(|e| {
+                matches!(
+                    e.state,
+                    TcpState::Closed | TcpState::Listen | TcpState::SynSent | TcpState::SynReceived
+                )
+            })
+    }
+
+    /// The flow table lets go of this open connection at `ts` (idle timeout or eviction),
+    /// reporting each side's state as it was last seen.
+    pub fn forget(&mut self, ts: Timestamp, kind: EventKind, out: &mut Vec<Event>) {
+        self.unanswered_listener_is_closed(ts);
+        self.emit(out, ts, Side::Client, kind);
     }
 
     /// The capture ended at `end`: expire what has expired and report what is still open.

@@ -1,0 +1,199 @@
+//! A small JSON writer for the objects tcpscope writes once per event, segment or connection.
+//!
+//! Building a `serde_json::Value` per object allocated a map and a string for every field,
+//! which made JSON the slowest output by far on large captures. This writer appends straight
+//! into a reused byte buffer, in field order, with no allocation per field.
+
+use std::fmt::{self, Display, Write as _};
+
+/// Appends one JSON value (usually an object) to a byte buffer.
+pub struct JsonBuf {
+    buf: Vec<u8>,
+    /// One entry per open object or array: has it a member yet?
+    nonempty: Vec<bool>,
+}
+
+/// Writes what a `Display` produces, escaped for a JSON string.
+struct Escaped<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Escaped<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        for &b in s.as_bytes() {
+            match b {
+                b'"' => self.0.extend_from_slice(b"\\\""),
+                b'\\' => self.0.extend_from_slice(b"\\\\"),
+                b'\n' => self.0.extend_from_slice(b"\\n"),
+                b'\r' => self.0.extend_from_slice(b"\\r"),
+                b'\t' => self.0.extend_from_slice(b"\\t"),
+                0..=0x1f => {
+                    let _ = write!(self, "\\u{b:04x}");
+                }
+                _ => self.0.push(b),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a `Display` as is (numbers).
+struct Plain<'a>(&'a mut Vec<u8>);
+
+impl fmt::Write for Plain<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        self.0.extend_from_slice(s.as_bytes());
+        Ok(())
+    }
+}
+
+impl Default for JsonBuf {
+    fn default() -> Self {
+        JsonBuf {
+            buf: Vec::with_capacity(1024),
+            nonempty: Vec::with_capacity(8),
+        }
+    }
+}
+
+impl JsonBuf {
+    /// Starts a new top-level object, discarding what the buffer held.
+    pub fn begin(&mut self) {
+        self.buf.clear();
+        self.nonempty.clear();
+        self.buf.push(b'{');
+        self.nonempty.push(false);
+    }
+
+    /// Ends the top-level object and the line; returns the bytes to write.
+    pub fn finish(&mut self) -> &[u8] {
+        while !self.nonempty.is_empty() {
+            self.close();
+        }
+        self.buf.push(b'\n');
+        &self.buf
+    }
+
+    fn key(&mut self, k: &str) {
+        if let Some(n) = self.nonempty.last_mut() {
+            if *n {
+                self.buf.push(b',');
+            }
+            *n = true;
+        }
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(k.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    pub fn str(&mut self, k: &str, v: impl Display) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'"');
+        let _ = write!(Escaped(&mut self.buf), "{v}");
+        self.buf.push(b'"');
+        self
+    }
+
+    pub fn opt_str(&mut self, k: &str, v: Option<impl Display>) -> &mut Self {
+        match v {
+            Some(v) => self.str(k, v),
+            None => self.null(k),
+        }
+    }
+
+    pub fn num(&mut self, k: &str, v: impl Into<u64>) -> &mut Self {
+        self.key(k);
+        let _ = write!(Plain(&mut self.buf), "{}", v.into());
+        self
+    }
+
+    pub fn opt_num(&mut self, k: &str, v: Option<u64>) -> &mut Self {
+        match v {
+            Some(v) => self.num(k, v),
+            None => self.null(k),
+        }
+    }
+
+    /// A finite float (durations in seconds).
+    pub fn float(&mut self, k: &str, v: f64) -> &mut Self {
+        self.key(k);
+        let v = if v.is_finite() { v } else { 0.0 };
+        let _ = write!(Plain(&mut self.buf), "{v}");
+        self
+    }
+
+    pub fn opt_float(&mut self, k: &str, v: Option<f64>) -> &mut Self {
+        match v {
+            Some(v) => self.float(k, v),
+            None => self.null(k),
+        }
+    }
+
+    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+        self.key(k);
+        self.buf
+            .extend_from_slice(if v { b"true" } else { b"false" });
+        self
+    }
+
+    pub fn null(&mut self, k: &str) -> &mut Self {
+        self.key(k);
+        self.buf.extend_from_slice(b"null");
+        self
+    }
+
+    /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
+    pub fn open(&mut self, k: &str) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'{');
+        self.nonempty.push(false);
+        self
+    }
+
+    /// An array of strings.
+    pub fn str_array<'s>(&mut self, k: &str, items: impl Iterator<Item = &'s str>) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'[');
+        for (i, s) in items.enumerate() {
+            if i > 0 {
+                self.buf.push(b',');
+            }
+            self.buf.push(b'"');
+            let _ = Escaped(&mut self.buf).write_str(s);
+            self.buf.push(b'"');
+        }
+        self.buf.push(b']');
+        self
+    }
+
+    pub fn close(&mut self) -> &mut Self {
+        self.nonempty.pop();
+        self.buf.push(b'}');
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_valid_json_in_field_order() {
+        let mut j = JsonBuf::default();
+        j.begin();
+        j.str("type", "x")
+            .num("n", 3u32)
+            .float("f", 0.25)
+            .opt_num("none", None)
+            .open("inner")
+            .bool("b", true)
+            .str("q", "a\"b\\c\n")
+            .close()
+            .str_array("list", ["p", "q"].into_iter());
+        let line = String::from_utf8(j.finish().to_vec()).unwrap();
+        assert_eq!(
+            line,
+            "{\"type\":\"x\",\"n\":3,\"f\":0.25,\"none\":null,\"inner\":{\"b\":true,\"q\":\"a\\\"b\\\\c\\n\"},\"list\":[\"p\",\"q\"]}\n"
+        );
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["inner"]["q"], "a\"b\\c\n");
+    }
+}
