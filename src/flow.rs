@@ -178,7 +178,7 @@ impl FlowTable {
             reused_from = Some(s.conn.id);
             self.retire(slot, EndReason::Replaced);
         } else if let Some(t) = self.tombstones.get(&key).copied() {
-            if !(seg.flags.syn() && !seg.flags.ack()) {
+            if !seg.flags.syn() || seg.flags.ack() {
                 self.late_segments += 1;
                 let side = if seg.src == t.client {
                     Side::Client
