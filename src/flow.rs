@@ -410,3 +410,141 @@ impl FlowTable {
         self.tombstone_deadlines.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{TcpFlags, TcpOptions};
+
+    fn seg(from_client: bool, flags: u16, seq: u32, ack: u32, secs: f64) -> Segment {
+        let c: SocketAddr = "10.0.0.1:40000".parse().unwrap();
+        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        Segment {
+            ts: Timestamp((secs * 1e9) as u64),
+            frame: 0,
+            src,
+            dst,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len: 0,
+            options: TcpOptions::default(),
+            truncated: false,
+            ip_len: 40,
+        }
+    }
+
+    const S: u16 = TcpFlags::SYN;
+    const A: u16 = TcpFlags::ACK;
+    const F: u16 = TcpFlags::FIN;
+
+    /// Handshake and a client-first close ending at `t0 + 0.5` s.
+    fn closed_connection(t: &mut FlowTable, out: &mut Vec<Event>, t0: f64, isn: u32) {
+        for s in [
+            seg(true, S, isn, 0, t0),
+            seg(false, S | A, 5000, isn + 1, t0 + 0.1),
+            seg(true, A, isn + 1, 5001, t0 + 0.2),
+            seg(true, F | A, isn + 1, 5001, t0 + 0.3),
+            seg(false, F | A, 5001, isn + 2, t0 + 0.4),
+            seg(true, A, isn + 2, 5002, t0 + 0.5),
+        ] {
+            t.segment(&s, out);
+        }
+    }
+
+    fn kinds(out: &[Event]) -> Vec<&'static str> {
+        out.iter().map(|e| e.kind.name()).collect()
+    }
+
+    #[test]
+    fn closed_connection_retires_after_linger_and_its_time_wait_outlives_it() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        closed_connection(&mut t, &mut out, 0.0, 1000);
+        out.clear();
+        t.advance(Timestamp(5_000_000_000), &mut out);
+        assert_eq!(t.live(), 1, "kept for late segments");
+        t.advance(Timestamp(11_000_000_000), &mut out);
+        assert_eq!(t.live(), 0);
+        let retired: Vec<Connection> = t.take_retired().collect();
+        assert_eq!(retired.len(), 1);
+        assert_eq!(retired[0].end_reason, EndReason::Closed);
+        // A straggler 20 s later belongs to #1, already reported.
+        match t.segment(&seg(false, F | A, 5001, 1002, 20.0), &mut out) {
+            Routed::Late(id, side, rel_seq, rel_ack) => {
+                assert_eq!((id, side, rel_seq, rel_ack), (1, Side::Server, 1, 2));
+            }
+            Routed::Live(..) => panic!("a straggler must not open a connection"),
+        }
+        assert_eq!(t.late_segments, 1);
+        // TIME_WAIT (60 s from the client's last ACK at 0.5 s) expires on time.
+        t.advance(Timestamp(61_000_000_000), &mut out);
+        assert_eq!(kinds(&out), ["time_wait_expired"]);
+        assert_eq!((out[0].conn, out[0].from), (1, Side::Client));
+        assert_eq!(out[0].ts, Timestamp(60_500_000_000));
+    }
+
+    #[test]
+    fn a_new_syn_ends_a_tombstoned_time_wait_and_reuses_the_tuple() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        closed_connection(&mut t, &mut out, 0.0, 1000);
+        t.advance(Timestamp(15_000_000_000), &mut out);
+        t.take_retired().for_each(drop);
+        out.clear();
+        let Routed::Live(id, _) = t.segment(&seg(true, S, 90_000, 0, 30.0), &mut out) else {
+            panic!("a SYN opens a connection")
+        };
+        assert_eq!(id, 2);
+        assert_eq!(kinds(&out), ["time_wait_ended_by_syn", "port_reuse", "syn"]);
+        assert_eq!(t.get(2).unwrap().reused_from, Some(1));
+    }
+
+    #[test]
+    fn silent_connections_are_forgotten_after_the_idle_timeout() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        for s in [
+            seg(true, S, 1000, 0, 0.0),
+            seg(false, S | A, 5000, 1001, 0.1),
+            seg(true, A, 1001, 5001, 0.2),
+        ] {
+            t.segment(&s, &mut out);
+        }
+        out.clear();
+        t.advance(Timestamp(299_000_000_000), &mut out);
+        assert_eq!(t.live(), 1);
+        t.advance(Timestamp(301_000_000_000), &mut out);
+        assert_eq!(t.live(), 0);
+        assert_eq!(kinds(&out), ["idle_timeout"]);
+        assert_eq!(t.idle_expired, 1);
+        let c: Vec<Connection> = t.take_retired().collect();
+        assert_eq!(c[0].end_reason, EndReason::IdleTimeout);
+        assert_eq!(
+            c[0].states(),
+            [TcpState::Established, TcpState::Established]
+        );
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_connection_due_first() {
+        let config = FlowConfig {
+            max_connections: 2,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::new(config);
+        let mut out = Vec::new();
+        for (i, port) in [40001u16, 40002, 40003].into_iter().enumerate() {
+            let mut s = seg(true, S, 1000, 0, i as f64);
+            s.src.set_port(port);
+            t.segment(&s, &mut out);
+        }
+        assert_eq!(t.live(), 2);
+        assert_eq!(t.evicted, 1);
+        let gone: Vec<Connection> = t.take_retired().collect();
+        assert_eq!(gone[0].client.port(), 40001);
+        assert_eq!(gone[0].end_reason, EndReason::Evicted);
+    }
+}
