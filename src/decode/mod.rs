@@ -226,6 +226,9 @@ fn decode_ip(
     depth: u8,
     defrag: Option<&mut defrag::Defrag>,
 ) -> Result<Segment, Skip> {
+    if let Some(r) = fast_path(ip, ts, frame_no) {
+        return r;
+    }
     let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| match e {
         etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
         etherparse::err::ip::LaxHeaderSliceError::Content(_) => Skip::Malformed,
@@ -293,6 +296,48 @@ fn decode_ip(
     let mut seg = parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no)?;
     seg.ip_len = (ip_header_len + tcp_len) as u32;
     Ok(seg)
+}
+
+/// The common case read directly: IPv4 without options and unfragmented, or IPv6 with TCP as
+/// its first next header. Anything else (options, extension headers, fragments, lengths that do
+/// not add up) returns None and goes through etherparse.
+fn fast_path(ip: &[u8], ts: Timestamp, frame_no: u64) -> Option<Result<Segment, Skip>> {
+    let first = *ip.first()?;
+    let (header_len, declared, src, dst): (usize, usize, IpAddr, IpAddr) = if first == 0x45 {
+        if ip.len() < 20 || ip[9] != 6 || (ip[6] & 0x3f) != 0 || ip[7] != 0 {
+            return None;
+        }
+        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
+        if total < 40 {
+            return None;
+        }
+        let a = |i: usize| IpAddr::from([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
+        (20, total, a(12), a(16))
+    } else if first >> 4 == 6 {
+        if ip.len() < 40 || ip[6] != 6 {
+            return None;
+        }
+        let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
+        if plen < 20 {
+            return None;
+        }
+        let a = |i: usize| {
+            let mut b = [0u8; 16];
+            b.copy_from_slice(&ip[i..i + 16]);
+            IpAddr::from(b)
+        };
+        (40, 40 + plen, a(8), a(24))
+    } else {
+        return None;
+    };
+    let tcp = &ip[header_len..declared.min(ip.len())];
+    let tcp_len = declared - header_len;
+    Some(
+        parse_tcp(tcp, tcp_len, src, dst, ts, frame_no).map(|mut seg| {
+            seg.ip_len = declared as u32;
+            seg
+        }),
+    )
 }
 
 /// The IP packet inside an L2TPv2 data message carried by this UDP datagram, if it is one.

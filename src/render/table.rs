@@ -117,12 +117,37 @@ impl ConnTable {
 
     /// The row's cells, in the order of `HEADER`.
     fn cells(&self, r: &Row) -> [String; 15] {
-        let handshake = match (r.handshake, r.rtt) {
-            (HandshakeStatus::Complete, Some(rtt)) => format!("complete {rtt}"),
-            _ if r.simultaneous_open => format!("{} (simultaneous)", r.handshake.name()),
-            _ => r.handshake.name().to_string(),
+        let mut cells: [String; 15] = Default::default();
+        self.cells_into(r, &mut cells);
+        cells
+    }
+
+    /// Writes the row's cells into `cells`, reusing their buffers (a large table formats
+    /// every row twice: once to measure, once to print).
+    fn cells_into(&self, r: &Row, cells: &mut [String; 15]) {
+        use std::fmt::Write as _;
+        for c in cells.iter_mut() {
+            c.clear();
+        }
+        let _ = write!(cells[0], "{}", r.id);
+        let _ = write!(cells[1], "{}", r.client);
+        if r.inferred {
+            cells[1].push_str(" (inferred)");
+        }
+        let _ = write!(cells[2], "{}", r.server);
+        cells[3].push_str(&self.tf.to_string(r.first_ts));
+        let _ = write!(cells[4], "{}", r.duration);
+        let _ = match (r.handshake, r.rtt) {
+            (HandshakeStatus::Complete, Some(rtt)) => write!(cells[5], "complete {rtt}"),
+            _ if r.simultaneous_open => write!(cells[5], "{} (simultaneous)", r.handshake.name()),
+            _ => write!(cells[5], "{}", r.handshake.name()),
         };
-        let time_wait = match (r.tw_side, r.tw_until) {
+        cells[6].push_str(r.close.name());
+        if r.half_close {
+            cells[6].push_str(" (half-close)");
+        }
+        cells[7].push_str(r.first_fin.unwrap_or("-"));
+        match (r.tw_side, r.tw_until) {
             (Some(side), Some(until)) => {
                 let how = match r.tw_ended {
                     Some(TimeWaitEnd::Expired) => "expired",
@@ -130,38 +155,29 @@ impl ConnTable {
                     Some(TimeWaitEnd::Reset) => "ended by RST",
                     None => "until",
                 };
-                format!("{side}, {how} {}", self.tf.to_string(until))
+                let _ = write!(cells[8], "{side}, {how} {}", self.tf.to_string(until));
             }
-            _ => "-".into(),
-        };
-        let rst = r.rst.map_or("-".into(), |(by, cause)| {
-            format!("{} ({})", by.name(), cause.name())
-        });
-        let mut close = r.close.name().to_string();
-        if r.half_close {
-            close.push_str(" (half-close)");
+            _ => cells[8].push('-'),
         }
-        let mut client = r.client.to_string();
-        if r.inferred {
-            client.push_str(" (inferred)");
+        match r.rst {
+            Some((by, cause)) => {
+                let _ = write!(cells[9], "{} ({})", by.name(), cause.name());
+            }
+            None => cells[9].push('-'),
         }
-        [
-            r.id.to_string(),
-            client,
-            r.server.to_string(),
-            self.tf.to_string(r.first_ts),
-            r.duration.to_string(),
-            handshake,
-            close,
-            r.first_fin.unwrap_or("-").into(),
-            time_wait,
-            rst,
-            r.retrans.to_string(),
-            format!("{}/{}", r.packets[0], r.packets[1]),
-            format!("{}/{}", r.bytes[0], r.bytes[1]),
-            format!("{}/{}", r.states[0], r.states[1]),
-            analysis_counts(&r.analysis),
-        ]
+        let _ = write!(cells[10], "{}", r.retrans);
+        let _ = write!(cells[11], "{}/{}", r.packets[0], r.packets[1]);
+        let _ = write!(cells[12], "{}/{}", r.bytes[0], r.bytes[1]);
+        let _ = write!(cells[13], "{}/{}", r.states[0], r.states[1]);
+        for (label, n) in SHORT.iter().zip(&r.analysis).filter(|(_, n)| **n > 0) {
+            if !cells[14].is_empty() {
+                cells[14].push_str(", ");
+            }
+            let _ = write!(cells[14], "{n} {label}");
+        }
+        if cells[14].is_empty() {
+            cells[14].push('-');
+        }
     }
 
     pub fn write_table(&mut self, out: &mut dyn Write) -> io::Result<()> {
@@ -193,27 +209,30 @@ impl ConnTable {
     /// Plain columns separated by two spaces, widths measured over all rows first.
     fn write_plain(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let mut widths = HEADER.map(|h| h.chars().count());
+        let mut cells: [String; 15] = Default::default();
         for r in &self.rows {
-            for (w, cell) in widths.iter_mut().zip(self.cells(r)) {
+            self.cells_into(r, &mut cells);
+            for (w, cell) in widths.iter_mut().zip(&cells) {
                 *w = (*w).max(cell.chars().count());
             }
         }
         let line = |out: &mut dyn Write, cells: &[String; 15]| -> io::Result<()> {
+            let last = cells.len() - 1;
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let sep = if i + 1 == cells.len() { "" } else { "  " };
                 if i == 0 || i == 10 {
-                    write!(out, "{cell:>w$}{sep}")?;
-                } else if i + 1 == cells.len() {
+                    write!(out, "{cell:>w$}  ")?;
+                } else if i == last {
                     write!(out, "{cell}")?;
                 } else {
-                    write!(out, "{cell:<w$}{sep}")?;
+                    write!(out, "{cell:<w$}  ")?;
                 }
             }
             writeln!(out)
         };
         line(out, &HEADER.map(String::from))?;
         for r in &self.rows {
-            line(out, &self.cells(r))?;
+            self.cells_into(r, &mut cells);
+            line(out, &cells)?;
         }
         self.rows.clear();
         Ok(())
@@ -239,21 +258,6 @@ const SHORT: [&str; 16] = [
     "reused",
     "tw-reack",
 ];
-
-/// Non-zero analysis counts, e.g. `3 dup-ack, 1 fast, 1 rtx`.
-fn analysis_counts(counts: &[u32; 16]) -> String {
-    let parts: Vec<String> = SHORT
-        .iter()
-        .zip(counts)
-        .filter(|(_, n)| **n > 0)
-        .map(|(label, n)| format!("{n} {label}"))
-        .collect();
-    if parts.is_empty() {
-        "-".into()
-    } else {
-        parts.join(", ")
-    }
-}
 
 /// The summary in a few lines of text.
 pub fn write_summary(out: &mut dyn Write, s: &Summary, tf: &TimeFormatter) -> io::Result<()> {

@@ -178,8 +178,9 @@ impl CaptureFile {
         f: &mut dyn FnMut(RawPacket) -> Flow,
     ) -> Result<(), SourceError> {
         let reader = self.reader.as_mut().expect("pcap has a reader");
-        let mut rec = [0u8; 16];
-        let mut data = vec![0u8; 65536];
+        // A record that straddles the end of the read buffer is copied here; the others are
+        // handed over in place, straight from the buffer.
+        let mut straddling = Vec::new();
         let u32_at = |b: &[u8], i: usize| {
             let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
             if h.big_endian {
@@ -189,16 +190,28 @@ impl CaptureFile {
             }
         };
         loop {
-            match read_full(reader, &mut rec) {
-                Ok(0) => return Ok(()),
-                Ok(16) => {}
-                Ok(_) => {
-                    return Err(SourceError::Truncated {
-                        path: self.path.clone(),
-                        packets: self.packets,
-                    });
-                }
+            let buf = match reader.fill_buf() {
+                Ok(b) => b,
                 Err(e) => return Err(self.io_error(e)),
+            };
+            if buf.is_empty() {
+                return Ok(());
+            }
+            let mut rec = [0u8; 16];
+            let in_place = buf.len() >= 16;
+            if in_place {
+                rec.copy_from_slice(&buf[..16]);
+            } else {
+                match read_full(reader, &mut rec) {
+                    Ok(16) => {}
+                    Ok(_) => {
+                        return Err(SourceError::Truncated {
+                            path: self.path.clone(),
+                            packets: self.packets,
+                        });
+                    }
+                    Err(e) => return Err(self.io_error(e)),
+                }
             }
             let (secs, frac) = (u32_at(&rec, 0), u32_at(&rec, 4));
             let (caplen, wire_len) = (u32_at(&rec, 8), u32_at(&rec, 12));
@@ -214,20 +227,6 @@ impl CaptureFile {
                 });
             }
             let caplen = caplen as usize;
-            if data.len() < caplen {
-                data.resize(caplen, 0);
-            }
-            match read_full(reader, &mut data[..caplen]) {
-                Ok(n) if n == caplen => {}
-                Ok(_) => {
-                    return Err(SourceError::Truncated {
-                        path: self.path.clone(),
-                        packets: self.packets,
-                    });
-                }
-                Err(e) => return Err(self.io_error(e)),
-            }
-            self.packets += 1;
             // A sub-second field of a second or more is invalid (tcpdump prints "invalid");
             // it is read as the last instant of its second, so a garbage value cannot throw
             // the packet seconds or hours away from its neighbours.
@@ -236,13 +235,44 @@ impl CaptureFile {
             } else {
                 Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac.min(999_999)) * 1000)
             };
-            let pkt = RawPacket {
-                ts,
-                wire_len,
-                data: &data[..caplen],
-                link: h.link,
+            self.packets += 1;
+            let flow = if in_place && reader.fill_buf().map_or(0, |b| b.len()) >= 16 + caplen {
+                let buf = reader.fill_buf().map_err(|e| SourceError::Corrupt {
+                    path: self.path.clone(),
+                    what: e.to_string(),
+                })?;
+                let flow = f(RawPacket {
+                    ts,
+                    wire_len,
+                    data: &buf[16..16 + caplen],
+                    link: h.link,
+                });
+                reader.consume(16 + caplen);
+                flow
+            } else {
+                if in_place {
+                    reader.consume(16);
+                }
+                straddling.resize(caplen, 0);
+                match read_full(reader, &mut straddling) {
+                    Ok(n) if n == caplen => {}
+                    Ok(_) => {
+                        self.packets -= 1;
+                        return Err(SourceError::Truncated {
+                            path: self.path.clone(),
+                            packets: self.packets,
+                        });
+                    }
+                    Err(e) => return Err(self.io_error(e)),
+                }
+                f(RawPacket {
+                    ts,
+                    wire_len,
+                    data: &straddling,
+                    link: h.link,
+                })
             };
-            if f(pkt) == Flow::Stop {
+            if flow == Flow::Stop {
                 return Ok(());
             }
         }
