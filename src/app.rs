@@ -8,6 +8,7 @@ use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
 use crate::decode::Decoder;
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowTable, Routed};
+use crate::progress::Progress;
 use crate::render::json::JsonRenderer;
 use crate::render::table::{ConnTable, TableRenderer};
 use crate::render::text::TextRenderer;
@@ -293,11 +294,16 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         Err(e) => return error(e),
     };
     let mut p = pipeline(opts, first.nanosecond(), filter);
+    let mut progress = Progress::new();
     let mut read_error = None;
     let mut next = Some(first);
     let mut rest = paths[1..].iter();
     while let Some(mut file) = next.take() {
-        let r = file.read_all(&mut |pkt| p.packet(pkt));
+        let r = file.read_all(&mut |pkt| {
+            let flow = p.packet(pkt);
+            progress.tick(p.summary.packets, p.table.connections_seen);
+            flow
+        });
         if let Err(e) = r {
             read_error = Some(e.to_string());
             break;
@@ -318,6 +324,7 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
             None => None,
         };
     }
+    progress.finish();
     p.summary.read_error = read_error.clone();
     let end = p.summary.last_ts.unwrap_or_default();
     if p.output_error.is_none()
