@@ -11,7 +11,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStderr, Command, Stdio};
 use std::thread;
 use std::time::Duration;
 
@@ -19,6 +19,30 @@ use serde_json::Value;
 
 fn tcpscope() -> Command {
     Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+}
+
+/// Starts a live capture and waits until tcpscope says it is capturing ("capturing on lo").
+/// None when the capture could not start and TCPSCOPE_SKIP_LIVE asks to skip; a failure
+/// otherwise.
+fn start_capture(mut cmd: Command) -> Option<(Child, BufReader<ChildStderr>)> {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    if !first.contains("capturing on lo") {
+        let _ = child.wait();
+        if std::env::var_os("TCPSCOPE_SKIP_LIVE").is_some() {
+            eprintln!("live capture skipped on request (TCPSCOPE_SKIP_LIVE): {first}");
+            return None;
+        }
+        panic!("tcpscope could not capture on lo (run as root): {first}");
+    }
+    thread::sleep(Duration::from_millis(200));
+    Some((child, stderr))
 }
 
 /// One client-first connection to `listener`, as described above.
@@ -76,28 +100,14 @@ fn live_capture_on_loopback_explains_a_real_connection() {
     let port = listener.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let saved = dir.path().join("live.pcap");
-    let mut child = tcpscope()
-        .args(["--format", "json", "live", "lo", "-w"])
+    let mut cmd = tcpscope();
+    cmd.args(["--format", "json", "live", "lo", "-w"])
         .arg(&saved)
         .args(["--duration", "4", "tcp", "port"])
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // tcpscope says "capturing on lo" once the capture is open.
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    if !first.contains("capturing on lo") {
-        let _ = child.wait();
-        if std::env::var_os("TCPSCOPE_SKIP_LIVE").is_some() {
-            eprintln!("live capture skipped on request (TCPSCOPE_SKIP_LIVE): {first}");
-            return;
-        }
-        panic!("tcpscope could not capture on lo (run as root): {first}");
-    }
-    thread::sleep(Duration::from_millis(200));
+        .arg(port.to_string());
+    let Some((child, mut stderr)) = start_capture(cmd) else {
+        return;
+    };
     talk(listener);
     let out = child.wait_with_output().unwrap();
     let mut rest = String::new();
@@ -127,26 +137,14 @@ fn live_count_stops_by_itself_and_prints_the_table() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     // The handshake alone is three packets.
-    let mut child = tcpscope()
-        .args([
-            "--format", "table", "live", "lo", "--count", "3", "tcp", "port",
-        ])
-        .arg(port.to_string())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut first = String::new();
-    stderr.read_line(&mut first).unwrap();
-    if !first.contains("capturing on lo") {
-        let _ = child.wait();
-        if std::env::var_os("TCPSCOPE_SKIP_LIVE").is_some() {
-            return;
-        }
-        panic!("tcpscope could not capture on lo (run as root): {first}");
-    }
-    thread::sleep(Duration::from_millis(200));
+    let mut cmd = tcpscope();
+    cmd.args([
+        "--format", "table", "live", "lo", "--count", "3", "tcp", "port",
+    ])
+    .arg(port.to_string());
+    let Some((child, _stderr)) = start_capture(cmd) else {
+        return;
+    };
     talk(listener);
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0));

@@ -783,6 +783,40 @@ impl Connection {
     // Opening
     // ------------------------------------------------------------------------------------
 
+    /// Records the sending of a SYN (or SYN-ACK) by `x`. A retransmission is reported with its
+    /// back-off (the gap since the previous one and since the first); returns whether it was one.
+    fn record_opening(
+        &mut self,
+        x: Side,
+        syn_ack: bool,
+        ts: Timestamp,
+        retransmission: bool,
+        out: &mut Vec<Event>,
+    ) -> bool {
+        let e = &mut self.ep[x.idx()];
+        let sent = if syn_ack { &mut e.syn_ack } else { &mut e.syn };
+        let (gap, since_first) = sent.record(ts);
+        if !retransmission {
+            return false;
+        }
+        let attempt = sent.count - 1;
+        let kind = if syn_ack {
+            EventKind::SynAckRetransmission {
+                attempt,
+                gap,
+                since_first,
+            }
+        } else {
+            EventKind::SynRetransmission {
+                attempt,
+                gap,
+                since_first,
+            }
+        };
+        self.emit(out, ts, x, kind);
+        true
+    }
+
     fn on_syn(
         &mut self,
         seg: &Segment,
@@ -792,19 +826,7 @@ impl Connection {
     ) {
         let y = x.peer();
         let ts = seg.ts;
-        let (gap, since_first) = self.ep[x.idx()].syn.record(ts);
-        if retrans.is_some() {
-            let attempt = self.ep[x.idx()].syn.count - 1;
-            self.emit(
-                out,
-                ts,
-                x,
-                EventKind::SynRetransmission {
-                    attempt,
-                    gap,
-                    since_first,
-                },
-            );
+        if self.record_opening(x, false, ts, retrans.is_some(), out) {
             return;
         }
         self.ep[x.idx()].isn = Some(seg.seq);
@@ -836,19 +858,7 @@ impl Connection {
     ) {
         let y = x.peer();
         let ts = seg.ts;
-        let (gap, since_first) = self.ep[x.idx()].syn_ack.record(ts);
-        if retrans.is_some() {
-            let attempt = self.ep[x.idx()].syn_ack.count - 1;
-            self.emit(
-                out,
-                ts,
-                x,
-                EventKind::SynAckRetransmission {
-                    attempt,
-                    gap,
-                    since_first,
-                },
-            );
+        if self.record_opening(x, true, ts, retrans.is_some(), out) {
             return;
         }
         if self.ep[x.idx()].isn != Some(seg.seq) {
