@@ -26,6 +26,18 @@ fn json_lines(stdout: &[u8]) -> Vec<Value> {
         .collect()
 }
 
+/// What `tcpscope ARGS FIXTURE` prints, after checking that it exits 0.
+fn stdout_of(args: &[&str], name: &str) -> Vec<u8> {
+    tcpscope()
+        .args(args)
+        .arg(fixture(name))
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone()
+}
+
 fn of_type<'a>(lines: &'a [Value], t: &str) -> Vec<&'a Value> {
     lines.iter().filter(|v| v["type"] == t).collect()
 }
@@ -249,14 +261,7 @@ fn fail_on_names_the_matching_connections() {
 
 #[test]
 fn json_lines_follow_the_schema() {
-    let out = tcpscope()
-        .args(["--format", "json", "read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["--format", "json", "read"], "link_ethernet_vlan.pcap");
     let lines = json_lines(&out);
     let kinds: Vec<&str> = of_type(&lines, "event")
         .iter()
@@ -303,14 +308,10 @@ fn json_lines_follow_the_schema() {
 
 #[test]
 fn time_wait_length_is_an_option() {
-    let out = tcpscope()
-        .args(["--format", "json", "--time-wait", "240", "read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(
+        &["--format", "json", "--time-wait", "240", "read"],
+        "link_ethernet_vlan.pcap",
+    );
     let lines = json_lines(&out);
     assert_eq!(
         of_type(&lines, "connection")[0]["time_wait"]["until"],
@@ -320,14 +321,7 @@ fn time_wait_length_is_an_option() {
 
 #[test]
 fn text_timeline_tells_the_walkthrough() {
-    let out = tcpscope()
-        .args(["read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["read"], "link_ethernet_vlan.pcap");
     let text = String::from_utf8(out).unwrap();
     let timeline: Vec<&str> = text.lines().take(11).collect();
     assert_eq!(
@@ -355,14 +349,10 @@ fn text_timeline_tells_the_walkthrough() {
 
 #[test]
 fn packets_view_prints_segments_like_tcpdump() {
-    let out = tcpscope()
-        .args(["--packets", "--format", "text", "read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(
+        &["--packets", "--format", "text", "read"],
+        "link_ethernet_vlan.pcap",
+    );
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("IP 10.0.0.1.40000 > 10.0.0.2.80: Flags [S], seq 1000000000, win "));
     assert!(text.contains("Flags [S.], seq 2000000000, ack 1000000001, win "));
@@ -399,14 +389,7 @@ fn colour_only_when_asked_and_not_with_no_color() {
 #[test]
 fn time_styles() {
     let first_line = |style: &str| {
-        let out = tcpscope()
-            .args(["--time", style, "read"])
-            .arg(fixture("link_ethernet_vlan.pcap"))
-            .assert()
-            .code(0)
-            .get_output()
-            .stdout
-            .clone();
+        let out = stdout_of(&["--time", style, "read"], "link_ethernet_vlan.pcap");
         String::from_utf8(out)
             .unwrap()
             .lines()
@@ -421,14 +404,7 @@ fn time_styles() {
 
 #[test]
 fn nanosecond_captures_print_nanoseconds() {
-    let out = tcpscope()
-        .args(["read"])
-        .arg(fixture("nanosecond_handmade.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["read"], "nanosecond_handmade.pcap");
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().nth(1).unwrap();
     assert_eq!(&line[..29], "2026-01-01 00:00:00.123456789");
@@ -548,14 +524,7 @@ fn simultaneous_open_syn_acks_are_not_retransmissions() {
 
 #[test]
 fn packets_view_shows_wireshark_info_tags() {
-    let out = tcpscope()
-        .args(["--packets", "read"])
-        .arg(fixture("fin_retrans_timewait_reack.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["--packets", "read"], "fin_retrans_timewait_reack.pcap");
     let text = String::from_utf8(out).unwrap();
     assert!(text.contains("Flags [F.], seq 6, ack 7, win 502, length 0 [TCP Retransmission]"));
     assert!(text.contains("[TIME_WAIT re-ACK]"));
@@ -563,14 +532,7 @@ fn packets_view_shows_wireshark_info_tags() {
 
 #[test]
 fn zeek_conn_log() {
-    let out = tcpscope()
-        .args(["--format", "zeek", "read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["--format", "zeek", "read"], "link_ethernet_vlan.pcap");
     let text = String::from_utf8(out).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "#separator \\x09");
@@ -595,14 +557,7 @@ fn zeek_conn_log() {
 
 #[test]
 fn json_connections_carry_analysis_and_zeek() {
-    let out = tcpscope()
-        .args(["--format", "json", "read"])
-        .arg(fixture("link_ethernet_vlan.pcap"))
-        .assert()
-        .code(0)
-        .get_output()
-        .stdout
-        .clone();
+    let out = stdout_of(&["--format", "json", "read"], "link_ethernet_vlan.pcap");
     let lines = json_lines(&out);
     let c = of_type(&lines, "connection")[0];
     assert_eq!(c["zeek"]["conn_state"], "SF");
