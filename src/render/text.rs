@@ -24,6 +24,8 @@ pub struct TextRenderer<W: Write> {
     color: bool,
     /// Connections whose header line has been printed (dropped when they are over).
     announced: FxHashSet<u64>,
+    /// Reused for each event's sentence.
+    line: String,
 }
 
 const RED: &str = "\x1b[31m";
@@ -46,6 +48,7 @@ impl<W: Write> TextRenderer<W> {
             time_wait,
             color,
             announced: FxHashSet::default(),
+            line: String::with_capacity(160),
         }
     }
 
@@ -154,12 +157,12 @@ impl<W: Write> Renderer for TextRenderer<W> {
             _ => ("", ""),
         };
         self.tf.write(&mut self.out, ev.ts)?;
+        self.line.clear();
+        words::write_sentence(&mut self.line, ev, &self.tf, self.time_wait);
         writeln!(
             self.out,
-            "  #{} {pre}{}{post}  → {}",
-            ev.conn,
-            words::sentence(ev, &self.tf, self.time_wait),
-            words::states(ev)
+            "  #{} {pre}{}{post}  → client {}, server {}",
+            ev.conn, self.line, ev.states[0], ev.states[1]
         )
     }
 

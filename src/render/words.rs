@@ -3,14 +3,13 @@
 use std::fmt::Write;
 
 use crate::event::{Event, EventKind};
-use crate::tcp::conn::Side;
 use crate::time::{Duration, TimeFormatter};
 
-/// One sentence describing `ev` (without the states, which the timeline adds).
-pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
+/// One sentence describing `ev` (without the states, which the timeline adds), appended to
+/// `s`: the timeline reuses one buffer for every line.
+pub fn write_sentence(s: &mut String, ev: &Event, tf: &TimeFormatter, time_wait: Duration) {
     let who = ev.from.name();
     let peer = ev.from.peer().name();
-    let mut s = String::with_capacity(96);
     let _ = match &ev.kind {
         EventKind::MidStream => write!(
             s,
@@ -152,16 +151,4 @@ pub fn sentence(ev: &Event, tf: &TimeFormatter, time_wait: Duration) -> String {
             state.waiting_for()
         ),
     };
-    s
-}
-
-/// `client TIME_WAIT, server CLOSED`.
-pub fn states(ev: &Event) -> String {
-    format!(
-        "{} {}, {} {}",
-        Side::Client.name(),
-        ev.states[0],
-        Side::Server.name(),
-        ev.states[1]
-    )
 }
