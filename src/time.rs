@@ -93,6 +93,39 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+impl Timestamp {
+    /// Appends the RFC 3339 form (`2026-01-01T00:00:00.000123456Z`) to `out`, digit by digit:
+    /// JSON output writes one or more per line.
+    pub fn push_rfc3339(self, out: &mut Vec<u8>) {
+        let secs = self.secs() as i64;
+        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, mo, d) = civil_from_days(days);
+        let digits = |n: u64, width: usize, out: &mut Vec<u8>| {
+            let mut buf = [b'0'; 20];
+            let mut n = n;
+            for i in (0..width).rev() {
+                buf[i] = b'0' + (n % 10) as u8;
+                n /= 10;
+            }
+            out.extend_from_slice(&buf[..width]);
+        };
+        digits(y.clamp(0, 9999) as u64, 4, out);
+        out.push(b'-');
+        digits(u64::from(mo), 2, out);
+        out.push(b'-');
+        digits(u64::from(d), 2, out);
+        out.push(b'T');
+        digits((sod / 3600) as u64, 2, out);
+        out.push(b':');
+        digits((sod / 60 % 60) as u64, 2, out);
+        out.push(b':');
+        digits((sod % 60) as u64, 2, out);
+        out.push(b'.');
+        digits(u64::from(self.subsec_nanos()), 9, out);
+        out.push(b'Z');
+    }
+}
+
 /// Display adapter for [`Timestamp::rfc3339`].
 pub struct Rfc3339(Timestamp);
 
@@ -251,6 +284,19 @@ mod tests {
             Timestamp(0).rfc3339().to_string(),
             "1970-01-01T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn pushed_rfc3339_matches_the_display_form() {
+        for ts in [
+            Timestamp(0),
+            Timestamp::from_secs_nanos(1_767_225_600, 123_456_789),
+            Timestamp::from_secs_nanos(1_709_210_096, 7),
+        ] {
+            let mut v = Vec::new();
+            ts.push_rfc3339(&mut v);
+            assert_eq!(String::from_utf8(v).unwrap(), ts.rfc3339().to_string());
+        }
     }
 
     #[test]

@@ -49,8 +49,8 @@ fn secs(d: Duration) -> f64 {
 
 fn states(j: &mut JsonBuf, k: &str, s: [crate::tcp::TcpState; 2]) {
     j.open(k)
-        .str("client", s[0].name())
-        .str("server", s[1].name())
+        .plain("client", s[0].name())
+        .plain("server", s[1].name())
         .close();
 }
 
@@ -119,11 +119,10 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
                 .str("cause", cause.name());
         }
         EventKind::TimeWait { since, until } => {
-            j.str("since", since.rfc3339())
-                .str("until", until.rfc3339());
+            j.ts("since", *since).ts("until", *until);
         }
         EventKind::TimeWaitReack { until } => {
-            j.str("until", until.rfc3339());
+            j.ts("until", *until);
         }
         EventKind::TimeWaitEndedBySyn { new_conn } => {
             j.num("new_conn", *new_conn);
@@ -172,8 +171,8 @@ fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
         }
         Some(t) => {
             j.open(k)
-                .str("since", t.since.rfc3339())
-                .str("until", t.until.rfc3339())
+                .ts("since", t.since)
+                .ts("until", t.until)
                 .str(
                     "ended",
                     match t.ended {
@@ -194,13 +193,13 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     let r = c.retransmissions();
     let tw = report::time_wait(c);
     j.begin();
-    j.str("type", "connection")
+    j.plain("type", "connection")
         .num("id", c.id)
         .str("client", c.client)
         .str("server", c.server)
         .str("roles", report::roles_name(c.roles))
-        .str("first_ts", c.first_ts.rfc3339())
-        .str("last_ts", c.last_ts.rfc3339())
+        .ts("first_ts", c.first_ts)
+        .ts("last_ts", c.last_ts)
         .float("duration_s", secs(report::duration(c)));
     j.open("handshake")
         .str("status", report::handshake_status(c).name())
@@ -225,7 +224,7 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         Some(x) => {
             j.open("reset")
                 .str("by", x.by.name())
-                .str("ts", x.ts.rfc3339())
+                .ts("ts", x.ts)
                 .str("sender_state", x.sender_state.name())
                 .str("receiver_state", x.receiver_state.name())
                 .str("cause", x.cause.name())
@@ -234,8 +233,8 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     }
     j.open("time_wait")
         .opt_str("side", tw.side)
-        .opt_str("since", tw.since.map(|t| t.rfc3339()))
-        .opt_str("until", tw.until.map(|t| t.rfc3339()));
+        .opt_ts("since", tw.since)
+        .opt_ts("until", tw.until);
     time_wait_side(j, "client", cl.time_wait);
     time_wait_side(j, "server", sv.time_wait);
     j.close();
@@ -341,11 +340,11 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         let a = &obs.analysis;
         let j = &mut self.buf;
         j.begin();
-        j.str("type", "segment")
+        j.plain("type", "segment")
             .num("frame", seg.frame)
-            .str("ts", seg.ts.rfc3339())
+            .ts("ts", seg.ts)
             .num("conn", c.id)
-            .str("from", obs.from.name())
+            .plain("from", obs.from.name())
             .str("flags", seg.flags.tcpdump())
             .num("seq", from.rel(seg.seq))
             .num("ack", if seg.flags.ack() { to.rel(seg.ack) } else { 0 })
@@ -376,11 +375,11 @@ impl<W: Write> Renderer for JsonRenderer<W> {
     fn event(&mut self, ev: &Event, _c: Option<&Connection>) -> io::Result<()> {
         let j = &mut self.buf;
         j.begin();
-        j.str("type", "event")
-            .str("ts", ev.ts.rfc3339())
+        j.plain("type", "event")
+            .ts("ts", ev.ts)
             .num("conn", ev.conn)
-            .str("kind", ev.kind.name())
-            .str("from", ev.from.name());
+            .plain("kind", ev.kind.name())
+            .plain("from", ev.from.name());
         event_fields(&ev.kind, j);
         states(j, "state", ev.states);
         self.out.write_all(j.finish())
@@ -389,11 +388,11 @@ impl<W: Write> Renderer for JsonRenderer<W> {
     fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
         let j = &mut self.buf;
         j.begin();
-        j.str("type", "segment")
+        j.plain("type", "segment")
             .num("frame", seg.frame)
-            .str("ts", seg.ts.rfc3339())
+            .ts("ts", seg.ts)
             .num("conn", late.conn)
-            .str("from", late.from.name())
+            .plain("from", late.from.name())
             .str("flags", seg.flags.tcpdump())
             .num("seq", late.rel_seq)
             .num("ack", if seg.flags.ack() { late.rel_ack } else { 0 })

@@ -92,6 +92,31 @@ impl JsonBuf {
         self
     }
 
+    /// A timestamp in RFC 3339 UTC.
+    pub fn ts(&mut self, k: &str, t: crate::time::Timestamp) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'"');
+        t.push_rfc3339(&mut self.buf);
+        self.buf.push(b'"');
+        self
+    }
+
+    pub fn opt_ts(&mut self, k: &str, t: Option<crate::time::Timestamp>) -> &mut Self {
+        match t {
+            Some(t) => self.ts(k, t),
+            None => self.null(k),
+        }
+    }
+
+    /// A string known to need no escaping (names, addresses).
+    pub fn plain(&mut self, k: &str, v: &str) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.push(b'"');
+        self
+    }
+
     pub fn opt_str(&mut self, k: &str, v: Option<impl Display>) -> &mut Self {
         match v {
             Some(v) => self.str(k, v),
@@ -101,7 +126,18 @@ impl JsonBuf {
 
     pub fn num(&mut self, k: &str, v: impl Into<u64>) -> &mut Self {
         self.key(k);
-        let _ = write!(Plain(&mut self.buf), "{}", v.into());
+        let mut n = v.into();
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.buf.extend_from_slice(&digits[i..]);
         self
     }
 
