@@ -568,3 +568,23 @@ fn json_connections_carry_analysis_and_zeek() {
     assert_eq!(c["analysis"]["client"]["rtt"]["samples"], 3);
     assert_eq!(c["analysis"]["irtt_s"], 0.0002);
 }
+
+#[test]
+fn connection_counts_follow_the_corrected_flags() {
+    // fin_retrans_timewait_reack.pcap: one FIN retransmission by the server, one TIME_WAIT
+    // re-ACK by the client, and no duplicate ACK at all.
+    let out = stdout_of(
+        &["--format", "json", "read"],
+        "fin_retrans_timewait_reack.pcap",
+    );
+    let lines = json_lines(&out);
+    let c = of_type(&lines, "connection")[0];
+    let counts = |side: &str, flag: &str| c["analysis"][side]["counts"][flag].as_u64().unwrap();
+    assert_eq!(counts("server", "retransmission"), 1);
+    assert_eq!(counts("client", "time_wait_reack"), 1);
+    assert_eq!(counts("client", "duplicate_ack"), 0);
+    assert_eq!(counts("server", "duplicate_ack"), 0);
+    let s = of_type(&lines, "summary")[0];
+    assert_eq!(s["analysis"]["time_wait_reack"], 1);
+    assert_eq!(s["analysis"]["duplicate_ack"], 0);
+}

@@ -211,6 +211,15 @@ impl DirAnalysis {
         Some(Duration(u64::from(v[v.len() / 2]) * 1000))
     }
 
+    /// Counts the flags of one segment of this direction (after the tracker's corrections).
+    pub fn count(&mut self, flags: Flags) {
+        for (i, (bit, _)) in Flags::NAMES.iter().enumerate() {
+            if flags.has(*bit) {
+                self.counts[i] += 1;
+            }
+        }
+    }
+
     /// Is the window scale known (a SYN of this direction was seen)?
     pub fn window_scale_known(&self) -> bool {
         self.win_scale != WinScale::Unknown
@@ -515,11 +524,6 @@ pub fn analyze(
         if let Some(d) = sample {
             rev.add_rtt_sample(d);
             out.ack_rtt = Some(d);
-        }
-    }
-    for (i, (bit, _)) in Flags::NAMES.iter().enumerate() {
-        if flags.has(*bit) {
-            fwd.counts[i] += 1;
         }
     }
     out.flags = flags;

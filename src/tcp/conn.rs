@@ -575,6 +575,7 @@ impl Connection {
 
         if f.rst() {
             self.on_rst(seg, x, out);
+            self.ep[x.idx()].analysis.count(sa.flags);
             return Observation {
                 from: x,
                 retransmission: None,
@@ -636,6 +637,7 @@ impl Connection {
         if self.reused_from.is_some() && self.packets() == 1 && f.syn() && !f.ack() {
             sa.flags.set(Flags::REUSED_PORTS);
         }
+        self.ep[x.idx()].analysis.count(sa.flags);
         Observation {
             from: x,
             retransmission: retrans,
