@@ -118,8 +118,18 @@ impl Pipeline {
     /// Renders pending events, then the connections that are over.
     fn drain(&mut self) -> io::Result<()> {
         let wrote = !self.events.is_empty();
-        for ev in self.events.drain(..) {
-            self.renderer.event(&ev, self.table.get(ev.conn))?;
+        if self.renderer.wants_events() {
+            let with_conn = self.renderer.event_needs_connection();
+            for ev in self.events.drain(..) {
+                let conn = if with_conn {
+                    self.table.get(ev.conn)
+                } else {
+                    None
+                };
+                self.renderer.event(&ev, conn)?;
+            }
+        } else {
+            self.events.clear();
         }
         for c in self.table.take_retired() {
             self.summary.count_connection(&c);

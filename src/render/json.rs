@@ -334,6 +334,10 @@ pub fn summary_value(s: &Summary) -> Value {
 }
 
 impl<W: Write> Renderer for JsonRenderer<W> {
+    fn event_needs_connection(&self) -> bool {
+        false
+    }
+
     fn segment(&mut self, seg: &Segment, c: &Connection, obs: &Observation) -> io::Result<()> {
         let from = c.endpoint(obs.from);
         let to = c.endpoint(obs.from.peer());

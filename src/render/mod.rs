@@ -31,6 +31,14 @@ pub trait Renderer {
     ) -> io::Result<()> {
         Ok(())
     }
+    /// Does this renderer print events at all, and does it need their connection? (Looking
+    /// the connection up costs a hash lookup per event, which the table and JSON can skip.)
+    fn wants_events(&self) -> bool {
+        true
+    }
+    fn event_needs_connection(&self) -> bool {
+        true
+    }
     /// `conn` is None for events about a connection already retired (its TIME_WAIT ending).
     fn event(&mut self, ev: &Event, conn: Option<&Connection>) -> io::Result<()>;
     /// A segment of a connection already retired and reported (a straggler), with `--packets`.

@@ -352,6 +352,10 @@ impl<W: Write> TableRenderer<W> {
 }
 
 impl<W: Write> Renderer for TableRenderer<W> {
+    fn wants_events(&self) -> bool {
+        false
+    }
+
     fn start(&mut self, first: Timestamp) {
         self.table.set_origin(first);
     }

@@ -104,6 +104,10 @@ pub fn conn_line(c: &Connection) -> String {
 }
 
 impl<W: Write> Renderer for ZeekRenderer<W> {
+    fn wants_events(&self) -> bool {
+        false
+    }
+
     fn start(&mut self, first: Timestamp) {
         let _ = self.header(first);
     }
