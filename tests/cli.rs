@@ -588,3 +588,37 @@ fn connection_counts_follow_the_corrected_flags() {
     assert_eq!(s["analysis"]["time_wait_reack"], 1);
     assert_eq!(s["analysis"]["duplicate_ack"], 0);
 }
+
+#[test]
+fn scaled_window_is_known_only_with_the_handshake() {
+    // link_ethernet_vlan.pcap: both SYNs offer window scale 7; midstream.pcap has no SYN.
+    let segs = segments_of("link_ethernet_vlan.pcap");
+    let ack = &segs[2];
+    assert_eq!(ack["flags"], ".");
+    assert_eq!(
+        ack["win_bytes"].as_u64(),
+        Some(ack["win"].as_u64().unwrap() << 7)
+    );
+    assert_eq!(
+        segs[0]["win_bytes"], segs[0]["win"],
+        "a SYN's window is not scaled"
+    );
+    let mid = segments_of("midstream.pcap");
+    assert_eq!(mid[0]["win_bytes"], Value::Null);
+}
+
+#[test]
+fn table_format_has_one_row_per_connection() {
+    let out = stdout_of(&["--format", "table", "read"], "port_reuse_after_rst.pcap");
+    let text = String::from_utf8(out).unwrap();
+    let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("│ ")).collect();
+    // Header, then #1 (reset by the client) and #2 (the same 4-tuple, closed cleanly).
+    assert_eq!(rows.len(), 3);
+    assert!(rows[1].contains("reset") && rows[1].contains("client (abort)"));
+    assert!(rows[2].contains("four_way") && rows[2].contains("client, until"));
+    assert!(text.contains("closes: 1 four_way, 1 reset"));
+    assert!(
+        !text.contains("#1 client sends SYN"),
+        "no timeline in the table format"
+    );
+}

@@ -354,6 +354,12 @@ impl<W: Write> Renderer for JsonRenderer<W> {
             .num("ack", if seg.flags.ack() { to.rel(seg.ack) } else { 0 })
             .num("len", seg.payload_len)
             .num("win", seg.window)
+            .opt_num(
+                "win_bytes",
+                from.analysis
+                    .window_bytes(seg.window, seg.flags.syn())
+                    .map(u64::from),
+            )
             .str_array(
                 "analysis",
                 a.flags

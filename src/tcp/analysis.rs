@@ -220,6 +220,18 @@ impl DirAnalysis {
         }
     }
 
+    /// A window field of this direction in bytes: shifted by the scale negotiated in the
+    /// handshake, None while the scale is unknown (the SYNs were not captured). SYNs carry
+    /// unscaled windows.
+    pub fn window_bytes(&self, raw: u16, syn: bool) -> Option<u32> {
+        match self.win_scale {
+            WinScale::Unknown => None,
+            WinScale::None => Some(u32::from(raw)),
+            WinScale::Shift(_) if syn => Some(u32::from(raw)),
+            WinScale::Shift(s) => Some(u32::from(raw) << s),
+        }
+    }
+
     /// Is the window scale known (a SYN of this direction was seen)?
     pub fn window_scale_known(&self) -> bool {
         self.win_scale != WinScale::Unknown
