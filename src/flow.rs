@@ -18,8 +18,6 @@
 //! connection's current deadline when it comes due, so a busy connection is rescheduled only
 //! then, never per packet.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
@@ -30,6 +28,7 @@ use crate::tcp::TcpState;
 use crate::tcp::conn::{Connection, EndReason, Observation, Side, TrackerConfig};
 use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Timestamp};
+use crate::timer::TimerWheel;
 
 /// The two endpoints in a canonical order, so both directions find the same entry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,9 +112,11 @@ pub struct FlowTable {
     by_id: FxHashMap<u64, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    deadlines: BinaryHeap<Reverse<(Timestamp, usize, u64)>>,
+    /// (slot, connection id) by deadline; an entry whose slot now holds another connection,
+    /// or whose connection has a later deadline by now, is stale and skipped.
+    deadlines: TimerWheel<(usize, u64)>,
     tombstones: FxHashMap<FlowKey, Tombstone>,
-    tombstone_deadlines: BinaryHeap<Reverse<(Timestamp, u64, FlowKey)>>,
+    tombstone_deadlines: TimerWheel<(u64, FlowKey)>,
     next_id: u64,
     config: FlowConfig,
     /// Connections retired during the current step, until the caller takes them, and where
@@ -140,9 +141,9 @@ impl FlowTable {
             by_id: FxHashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
-            deadlines: BinaryHeap::new(),
+            deadlines: TimerWheel::default(),
             tombstones: FxHashMap::default(),
-            tombstone_deadlines: BinaryHeap::new(),
+            tombstone_deadlines: TimerWheel::default(),
             next_id: 1,
             config,
             retired: Vec::new(),
@@ -277,21 +278,20 @@ impl FlowTable {
             return;
         };
         let due = self.deadline(&s.conn);
+        if due == Timestamp(u64::MAX) {
+            return; // never
+        }
         let id = s.conn.id;
         let s = self.slots[slot].as_mut().expect("checked above");
         if s.scheduled.is_none_or(|t| due < t) {
             s.scheduled = Some(due);
-            self.deadlines.push(Reverse((due, slot, id)));
+            self.deadlines.push(due, (slot, id));
         }
     }
 
     /// Handles every deadline at or before `now`.
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        while let Some(&Reverse((due, slot, id))) = self.deadlines.peek() {
-            if due > now {
-                break;
-            }
-            self.deadlines.pop();
+        while let Some((due, (slot, id))) = self.deadlines.pop_due(now) {
             let live = matches!(&self.slots[slot], Some(s) if s.conn.id == id);
             if !live {
                 continue;
@@ -299,11 +299,7 @@ impl FlowTable {
             self.slots[slot].as_mut().expect("live").scheduled = None;
             self.due(slot, due, out);
         }
-        while let Some(Reverse((due, id, key))) = self.tombstone_deadlines.peek().cloned() {
-            if due > now {
-                break;
-            }
-            self.tombstone_deadlines.pop();
+        while let Some((due, (id, key))) = self.tombstone_deadlines.pop_due(now) {
             if let Some(t) = self.tombstones.get(&key)
                 && t.id == id
             {
@@ -331,10 +327,12 @@ impl FlowTable {
             self.deadline(&self.slots[slot].as_ref().expect("live").conn)
         };
         if next > due {
-            let s = self.slots[slot].as_mut().expect("live");
-            s.scheduled = Some(next);
-            let id = s.conn.id;
-            self.deadlines.push(Reverse((next, slot, id)));
+            if next != Timestamp(u64::MAX) {
+                let s = self.slots[slot].as_mut().expect("live");
+                s.scheduled = Some(next);
+                let id = s.conn.id;
+                self.deadlines.push(next, (slot, id));
+            }
             return;
         }
         let conn = &mut self.slots[slot].as_mut().expect("live").conn;
@@ -350,18 +348,22 @@ impl FlowTable {
 
     /// The table is full: retire the connection whose deadline comes first.
     fn evict_one(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        while let Some(Reverse((_, slot, id))) = self.deadlines.pop() {
-            let live = matches!(&self.slots[slot], Some(s) if s.conn.id == id);
-            if !live {
-                continue;
+        let mut victim = None;
+        while let Some((_, (slot, id))) = self.deadlines.pop_first() {
+            if matches!(&self.slots[slot], Some(s) if s.conn.id == id) {
+                victim = Some(slot);
+                break;
             }
-            let conn = &mut self.slots[slot].as_mut().expect("live").conn;
-            let idle = now.since(conn.last_ts);
-            conn.forget(now, EventKind::Evicted { idle }, out);
-            self.evicted += 1;
-            self.retire(slot, EndReason::Evicted);
-            return;
         }
+        // With the timeouts off nothing is scheduled: take any connection.
+        let Some(slot) = victim.or_else(|| self.by_key.values().next().copied()) else {
+            return;
+        };
+        let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+        let idle = now.since(conn.last_ts);
+        conn.forget(now, EventKind::Evicted { idle }, out);
+        self.evicted += 1;
+        self.retire(slot, EndReason::Evicted);
     }
 
     fn retire(&mut self, slot: usize, reason: EndReason) {
@@ -388,7 +390,7 @@ impl FlowTable {
                     until,
                 },
             );
-            self.tombstone_deadlines.push(Reverse((until, c.id, s.key)));
+            self.tombstone_deadlines.push(until, (c.id, s.key));
         }
         self.retired_index.insert(s.conn.id, self.retired.len());
         self.retired.push(s.conn);

@@ -15,3 +15,4 @@ pub mod source;
 pub mod summary;
 pub mod tcp;
 pub mod time;
+pub mod timer;

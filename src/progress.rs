@@ -26,10 +26,14 @@ impl Progress {
     }
 
     /// Called per packet with the running counts; draws at most a few times a second.
+    #[inline]
     pub fn tick(&mut self, packets: u64, connections: u64) {
-        if !self.enabled || packets % EVERY != 0 {
-            return;
+        if self.enabled && packets % EVERY == 0 {
+            self.draw(packets, connections);
         }
+    }
+
+    fn draw(&mut self, packets: u64, connections: u64) {
         let elapsed = self.started.elapsed();
         if elapsed < Duration::from_secs(1) {
             return;

@@ -1,0 +1,147 @@
+//! Deadlines by capture time, in one-second buckets (a calendar queue).
+//!
+//! The flow table sets a deadline for every connection (its idle timeout, its linger after the
+//! close, its TIME_WAIT) and moves it often. A binary heap paid a logarithmic cost for each of
+//! those; here a deadline goes into the bucket of its second in constant time, and a bucket is
+//! sorted once, when its second comes, so deadlines still come out in exact time order.
+
+use std::collections::VecDeque;
+
+use crate::time::Timestamp;
+
+/// Deadlines carrying a value `T` (the flow table's slot and connection id).
+pub struct TimerWheel<T> {
+    /// The second of `buckets[0]`.
+    base: u64,
+    buckets: VecDeque<Vec<(Timestamp, T)>>,
+    /// The bucket being drained, sorted latest first so the earliest pops off the end.
+    current: Vec<(Timestamp, T)>,
+    /// `current` holds the deadlines of seconds up to this one.
+    current_sec: Option<u64>,
+    len: usize,
+}
+
+impl<T: Copy> Default for TimerWheel<T> {
+    fn default() -> Self {
+        TimerWheel {
+            base: 0,
+            buckets: VecDeque::new(),
+            current: Vec::new(),
+            current_sec: None,
+            len: 0,
+        }
+    }
+}
+
+impl<T: Copy> TimerWheel<T> {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn push(&mut self, due: Timestamp, value: T) {
+        self.len += 1;
+        let sec = due.secs();
+        if self.current_sec.is_some_and(|c| sec <= c) {
+            // Its second is being drained: insert in order.
+            let at = self.current.partition_point(|(t, _)| *t > due);
+            self.current.insert(at, (due, value));
+            return;
+        }
+        if self.buckets.is_empty() {
+            self.base = sec;
+        }
+        if sec < self.base {
+            // Earlier than every bucket (time went backwards): prepend buckets.
+            for _ in sec..self.base {
+                self.buckets.push_front(Vec::new());
+            }
+            self.base = sec;
+        }
+        let i = (sec - self.base) as usize;
+        if i >= self.buckets.len() {
+            self.buckets.resize_with(i + 1, Vec::new);
+        }
+        self.buckets[i].push((due, value));
+    }
+
+    /// The earliest deadline at or before `now`, removed; None when none is due.
+    pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, T)> {
+        loop {
+            if let Some(&(due, v)) = self.current.last() {
+                if due > now {
+                    return None;
+                }
+                self.current.pop();
+                self.len -= 1;
+                return Some((due, v));
+            }
+            // The current second is drained: take the next non-empty bucket, if its second
+            // has come.
+            while self.buckets.front().is_some_and(|b| b.is_empty()) {
+                self.buckets.pop_front();
+                self.base += 1;
+            }
+            let front = self.buckets.front()?;
+            if self.base > now.secs() || front.is_empty() {
+                return None;
+            }
+            let mut next = self.buckets.pop_front().expect("checked");
+            next.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            self.current = next;
+            self.current_sec = Some(self.base);
+            self.base += 1;
+        }
+    }
+
+    /// The earliest deadline and its value, removed, whatever its time (to make room).
+    pub fn pop_first(&mut self) -> Option<(Timestamp, T)> {
+        self.pop_due(Timestamp(u64::MAX))
+    }
+
+    pub fn clear(&mut self) {
+        *self = TimerWheel {
+            base: 0,
+            buckets: VecDeque::new(),
+            current: Vec::new(),
+            current_sec: None,
+            len: 0,
+        };
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(s: f64) -> Timestamp {
+        Timestamp((s * 1e9) as u64)
+    }
+
+    #[test]
+    fn deadlines_come_out_in_time_order_and_only_when_due() {
+        let mut w = TimerWheel::default();
+        for (t, v) in [(5.5, 'a'), (3.2, 'b'), (5.1, 'c'), (3.9, 'd'), (300.0, 'e')] {
+            w.push(ts(t), v);
+        }
+        assert_eq!(w.pop_due(ts(3.0)), None);
+        assert_eq!(w.pop_due(ts(3.5)), Some((ts(3.2), 'b')));
+        assert_eq!(w.pop_due(ts(3.5)), None);
+        // Pushed while its second is being drained: still in order.
+        w.push(ts(3.6), 'f');
+        assert_eq!(w.pop_due(ts(10.0)), Some((ts(3.6), 'f')));
+        assert_eq!(w.pop_due(ts(10.0)), Some((ts(3.9), 'd')));
+        assert_eq!(w.pop_due(ts(10.0)), Some((ts(5.1), 'c')));
+        assert_eq!(w.pop_due(ts(10.0)), Some((ts(5.5), 'a')));
+        assert_eq!(w.pop_due(ts(10.0)), None);
+        assert_eq!(w.len(), 1);
+        // A deadline earlier than the buckets (captures are not always in time order).
+        w.push(ts(2.0), 'g');
+        assert_eq!(w.pop_first(), Some((ts(2.0), 'g')));
+        assert_eq!(w.pop_first(), Some((ts(300.0), 'e')));
+        assert!(w.is_empty());
+    }
+}
