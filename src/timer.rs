@@ -90,7 +90,7 @@ impl<T: Copy> TimerWheel<T> {
                 return None;
             }
             let mut next = self.buckets.pop_front().expect("checked");
-            next.sort_unstable_by(|a, b| b.0.cmp(&a.0));
+            next.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
             self.current = next;
             self.current_sec = Some(self.base);
             self.base += 1;
