@@ -30,25 +30,30 @@ use crate::tcp::seq::SeqNum;
 use crate::time::{Duration, Timestamp};
 use crate::timer::TimerWheel;
 
-/// The two endpoints in a canonical order, so both directions find the same entry.
+/// The two endpoints in a canonical order, so both directions find the same entry. Addresses
+/// are kept as 128-bit numbers (IPv4 in its IPv4-mapped IPv6 form): the key hashes in a few
+/// word operations, which matters since every packet looks it up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct FlowKey {
-    lo: SocketAddr,
-    hi: SocketAddr,
+    lo: (u128, u16),
+    hi: (u128, u16),
+}
+
+fn endpoint(a: &SocketAddr) -> (u128, u16) {
+    let ip = match a {
+        SocketAddr::V4(v4) => u128::from(v4.ip().to_ipv6_mapped()),
+        SocketAddr::V6(v6) => u128::from(*v6.ip()),
+    };
+    (ip, a.port())
 }
 
 impl FlowKey {
     pub fn of(seg: &Segment) -> FlowKey {
-        if seg.src <= seg.dst {
-            FlowKey {
-                lo: seg.src,
-                hi: seg.dst,
-            }
+        let (a, b) = (endpoint(&seg.src), endpoint(&seg.dst));
+        if a <= b {
+            FlowKey { lo: a, hi: b }
         } else {
-            FlowKey {
-                lo: seg.dst,
-                hi: seg.src,
-            }
+            FlowKey { lo: b, hi: a }
         }
     }
 }
