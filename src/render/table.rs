@@ -118,13 +118,18 @@ impl ConnTable {
     /// The row's cells, in the order of `HEADER`.
     fn cells(&self, r: &Row) -> [String; 15] {
         let mut cells: [String; 15] = Default::default();
-        self.cells_into(r, &mut cells);
+        self.cells_into(r, &mut cells, None);
         cells
     }
 
     /// Writes the row's cells into `cells`, reusing their buffers (a large table formats
-    /// every row twice: once to measure, once to print).
-    fn cells_into(&self, r: &Row, cells: &mut [String; 15]) {
+    /// every row twice: once to measure, once to print). When measuring, `ts_width` stands in
+    /// for every timestamp, all of which print in that width at most.
+    fn cells_into(&self, r: &Row, cells: &mut [String; 15], ts_width: Option<usize>) {
+        let ts = |t: Timestamp, out: &mut String| match ts_width {
+            Some(w) => out.extend(std::iter::repeat_n(' ', w)),
+            None => out.push_str(&self.tf.to_string(t)),
+        };
         use std::fmt::Write as _;
         for c in cells.iter_mut() {
             c.clear();
@@ -135,7 +140,7 @@ impl ConnTable {
             cells[1].push_str(" (inferred)");
         }
         let _ = write!(cells[2], "{}", r.server);
-        cells[3].push_str(&self.tf.to_string(r.first_ts));
+        ts(r.first_ts, &mut cells[3]);
         let _ = write!(cells[4], "{}", r.duration);
         let _ = match (r.handshake, r.rtt) {
             (HandshakeStatus::Complete, Some(rtt)) => write!(cells[5], "complete {rtt}"),
@@ -155,7 +160,8 @@ impl ConnTable {
                     Some(TimeWaitEnd::Reset) => "ended by RST",
                     None => "until",
                 };
-                let _ = write!(cells[8], "{side}, {how} {}", self.tf.to_string(until));
+                let _ = write!(cells[8], "{side}, {how} ");
+                ts(until, &mut cells[8]);
             }
             _ => cells[8].push('-'),
         }
@@ -210,8 +216,16 @@ impl ConnTable {
     fn write_plain(&mut self, out: &mut dyn Write) -> io::Result<()> {
         let mut widths = HEADER.map(|h| h.chars().count());
         let mut cells: [String; 15] = Default::default();
+        // Timestamps of one capture print in one width, the latest the widest.
+        let latest = self
+            .rows
+            .iter()
+            .map(|r| r.tw_until.unwrap_or(r.first_ts).max(r.first_ts))
+            .max()
+            .unwrap_or_default();
+        let ts_width = self.tf.to_string(latest).chars().count();
         for r in &self.rows {
-            self.cells_into(r, &mut cells);
+            self.cells_into(r, &mut cells, Some(ts_width));
             for (w, cell) in widths.iter_mut().zip(&cells) {
                 *w = (*w).max(cell.chars().count());
             }
@@ -231,7 +245,7 @@ impl ConnTable {
         };
         line(out, &HEADER.map(String::from))?;
         for r in &self.rows {
-            self.cells_into(r, &mut cells);
+            self.cells_into(r, &mut cells, None);
             line(out, &cells)?;
         }
         self.rows.clear();
