@@ -19,6 +19,9 @@ pub struct TimerWheel<T> {
     /// `current` holds the deadlines of seconds up to this one.
     current_sec: Option<u64>,
     len: usize,
+    /// No deadline is earlier than this: `pop_due` before it returns at once (it is called for
+    /// every packet, and almost always finds nothing due).
+    bound: Timestamp,
 }
 
 impl<T: Copy> Default for TimerWheel<T> {
@@ -29,6 +32,7 @@ impl<T: Copy> Default for TimerWheel<T> {
             current: Vec::new(),
             current_sec: None,
             len: 0,
+            bound: Timestamp(u64::MAX),
         }
     }
 }
@@ -44,6 +48,7 @@ impl<T: Copy> TimerWheel<T> {
 
     pub fn push(&mut self, due: Timestamp, value: T) {
         self.len += 1;
+        self.bound = self.bound.min(due);
         let sec = due.secs();
         if self.current_sec.is_some_and(|c| sec <= c) {
             // Its second is being drained: insert in order.
@@ -70,9 +75,13 @@ impl<T: Copy> TimerWheel<T> {
 
     /// The earliest deadline at or before `now`, removed; None when none is due.
     pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, T)> {
+        if now < self.bound {
+            return None;
+        }
         loop {
             if let Some(&(due, v)) = self.current.last() {
                 if due > now {
+                    self.bound = due;
                     return None;
                 }
                 self.current.pop();
@@ -85,8 +94,12 @@ impl<T: Copy> TimerWheel<T> {
                 self.buckets.pop_front();
                 self.base += 1;
             }
-            let front = self.buckets.front()?;
+            let Some(front) = self.buckets.front() else {
+                self.bound = Timestamp(u64::MAX);
+                return None;
+            };
             if self.base > now.secs() || front.is_empty() {
+                self.bound = Timestamp::from_secs_nanos(self.base, 0);
                 return None;
             }
             let mut next = self.buckets.pop_front().expect("checked");
@@ -109,6 +122,7 @@ impl<T: Copy> TimerWheel<T> {
             current: Vec::new(),
             current_sec: None,
             len: 0,
+            bound: Timestamp(u64::MAX),
         };
     }
 }
