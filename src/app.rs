@@ -16,11 +16,19 @@ use crate::render::{Format, Late, Renderer};
 use crate::source::file::CaptureFile;
 use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
-use crate::source::{Flow, RawPacket};
+use crate::source::{Flow, RawPacket, SourceError};
 use crate::summary::Summary;
 use crate::tcp::conn::TrackerConfig;
 use crate::tcp::report::FailOn;
 use crate::time::{Duration, TimeFormatter, Timestamp};
+
+/// A live packet copied out of libpcap's buffer, on its way to the analysis thread.
+struct CopiedPacket {
+    ts: Timestamp,
+    wire_len: u32,
+    link: crate::decode::LinkKind,
+    data: Vec<u8>,
+}
 
 /// Exit statuses (see `--help`).
 pub const EXIT_OK: u8 = 0;
@@ -40,7 +48,6 @@ struct Pipeline {
     frame: u64,
     /// Flush after each packet that produced output (live capture).
     live: bool,
-    count_limit: Option<u64>,
     /// Set when writing the output failed (a closed pipe ends the run quietly).
     output_error: Option<io::Error>,
     filter_error: Option<String>,
@@ -62,10 +69,7 @@ impl Pipeline {
         if self.filter_error.is_some() {
             return Flow::Stop;
         }
-        match self.count_limit {
-            Some(n) if self.summary.packets >= n => Flow::Stop,
-            _ => Flow::Continue,
-        }
+        Flow::Continue
     }
 
     fn analyse(&mut self, p: &RawPacket) -> io::Result<()> {
@@ -218,7 +222,6 @@ fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> P
         filter,
         frame: 0,
         live: false,
-        count_limit: None,
         output_error: None,
         filter_error: None,
     }
@@ -386,10 +389,51 @@ fn run_live(
     );
     let mut p = pipeline(opts, true, None);
     p.live = true;
-    p.count_limit = count;
-    let r = cap.run(&mut |pkt| p.packet(pkt));
+    // The capture runs on its own thread and only copies packets out of libpcap's ring, so
+    // the analysis and the output never make the kernel wait (and drop).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<CopiedPacket>(1 << 16);
+    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let capture = std::thread::spawn(move || {
+        let mut captured = 0u64;
+        let r = cap.run(&mut |pkt| {
+            let mut data = recycle_rx.try_recv().unwrap_or_default();
+            data.clear();
+            data.extend_from_slice(pkt.data);
+            let copied = CopiedPacket {
+                ts: pkt.ts,
+                wire_len: pkt.wire_len,
+                link: pkt.link,
+                data,
+            };
+            captured += 1;
+            match tx.send(copied) {
+                Ok(()) if count.is_none_or(|n| captured < n) => Flow::Continue,
+                _ => Flow::Stop,
+            }
+        });
+        (r, cap.stats())
+    });
+    for c in rx.iter() {
+        let flow = p.packet(RawPacket {
+            ts: c.ts,
+            wire_len: c.wire_len,
+            data: &c.data,
+            link: c.link,
+        });
+        let _ = recycle_tx.send(c.data);
+        if flow == Flow::Stop {
+            stop();
+            break;
+        }
+    }
+    let (r, stats) = capture.join().unwrap_or_else(|_| {
+        (
+            Err(SourceError::Live("the capture thread failed".into())),
+            None,
+        )
+    });
     let read_error = r.err().map(|e| e.to_string());
-    p.summary.live = cap.stats();
+    p.summary.live = stats;
     // Live states are reported as of now, not as of the last packet.
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
