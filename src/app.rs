@@ -12,7 +12,8 @@ use crate::progress::Progress;
 use crate::render::json::JsonRenderer;
 use crate::render::table::{ConnTable, TableRenderer};
 use crate::render::text::TextRenderer;
-use crate::render::{Format, Late, Renderer};
+use crate::render::threaded::Threaded;
+use crate::render::{ConnHeader, Format, Late, Renderer};
 use crate::source::file::CaptureFile;
 use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
@@ -126,11 +127,11 @@ impl Pipeline {
             let with_conn = self.renderer.event_needs_connection();
             for ev in self.events.drain(..) {
                 let conn = if with_conn {
-                    self.table.get(ev.conn)
+                    self.table.get(ev.conn).map(ConnHeader::from)
                 } else {
                     None
                 };
-                self.renderer.event(&ev, conn)?;
+                self.renderer.event(&ev, conn.as_ref())?;
             }
         } else {
             self.events.clear();
@@ -151,7 +152,7 @@ impl Pipeline {
                     matched,
                 ));
             }
-            self.renderer.connection(&c)?;
+            self.renderer.connection_owned(c)?;
         }
         if self.live && (wrote || self.packets_view) {
             self.renderer.flush()?;
@@ -182,7 +183,7 @@ fn color_enabled(choice: ColorChoice) -> bool {
     }
 }
 
-fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer> {
+fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer + Send> {
     let out = BufWriter::with_capacity(1 << 16, io::stdout());
     let tf = TimeFormatter::new(opts.time, nanosecond);
     let mut table = ConnTable::new(tf);
@@ -202,7 +203,13 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer> {
     }
 }
 
-fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> Pipeline {
+/// `threaded`: render on a second thread (reading files in the text or JSON format).
+fn pipeline(
+    opts: &Options,
+    nanosecond: bool,
+    filter: Option<PacketFilter>,
+    threaded: bool,
+) -> Pipeline {
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
         tracker: TrackerConfig { time_wait: tw },
@@ -214,7 +221,11 @@ fn pipeline(opts: &Options, nanosecond: bool, filter: Option<PacketFilter>) -> P
     Pipeline {
         decoder: Decoder::default(),
         table: FlowTable::new(config),
-        renderer: make_renderer(opts, nanosecond),
+        renderer: if threaded {
+            Box::new(Threaded::new(make_renderer(opts, nanosecond)))
+        } else {
+            make_renderer(opts, nanosecond)
+        },
         summary: Summary::default(),
         events: Vec::new(),
         packets_view: opts.packets,
@@ -306,7 +317,8 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         Ok(f) => f,
         Err(e) => return error(e),
     };
-    let mut p = pipeline(opts, first.nanosecond(), filter);
+    let threaded = !opts.packets && matches!(opts.format, Format::Text | Format::Json);
+    let mut p = pipeline(opts, first.nanosecond(), filter, threaded);
     let mut progress = Progress::new();
     let mut read_error = None;
     let mut next = Some(first);
@@ -387,7 +399,7 @@ fn run_live(
             format!(" ({expr})")
         }
     );
-    let mut p = pipeline(opts, true, None);
+    let mut p = pipeline(opts, true, None, false);
     p.live = true;
     // The capture runs on its own thread and only copies packets out of libpcap's ring, so
     // the analysis and the output never make the kernel wait (and drop).

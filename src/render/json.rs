@@ -16,7 +16,7 @@ use serde_json::{Map, Value, json};
 use crate::decode::{Segment, Skip};
 use crate::event::{Event, EventKind};
 use crate::render::jsonw::JsonBuf;
-use crate::render::{Late, Renderer};
+use crate::render::{ConnHeader, Late, Renderer};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::{DirAnalysis, Flags};
 use crate::tcp::conn::{Connection, Observation, Side, TimeWait, TimeWaitEnd};
@@ -382,7 +382,7 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         self.out.write_all(j.finish())
     }
 
-    fn event(&mut self, ev: &Event, _c: Option<&Connection>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event, _c: Option<&ConnHeader>) -> io::Result<()> {
         let j = &mut self.buf;
         j.begin();
         j.plain("type", "event")

@@ -9,6 +9,7 @@ pub mod json;
 pub mod jsonw;
 pub mod table;
 pub mod text;
+pub mod threaded;
 pub mod words;
 pub mod zeek;
 
@@ -40,15 +41,39 @@ pub trait Renderer {
         true
     }
     /// `conn` is None for events about a connection already retired (its TIME_WAIT ending).
-    fn event(&mut self, ev: &Event, conn: Option<&Connection>) -> io::Result<()>;
+    fn event(&mut self, ev: &Event, conn: Option<&ConnHeader>) -> io::Result<()>;
     /// A segment of a connection already retired and reported (a straggler), with `--packets`.
     fn late_segment(&mut self, _seg: &Segment, _late: &Late) -> io::Result<()> {
         Ok(())
     }
     fn connection(&mut self, conn: &Connection) -> io::Result<()>;
+    /// The same, handing the connection over (a renderer on another thread keeps it).
+    fn connection_owned(&mut self, conn: Connection) -> io::Result<()> {
+        self.connection(&conn)
+    }
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Push buffered output out now (live capture shows events as they happen).
     fn flush(&mut self) -> io::Result<()>;
+}
+
+/// Who a connection is, as an event's line needs it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConnHeader {
+    pub id: u64,
+    pub client: std::net::SocketAddr,
+    pub server: std::net::SocketAddr,
+    pub roles_inferred: bool,
+}
+
+impl From<&Connection> for ConnHeader {
+    fn from(c: &Connection) -> Self {
+        ConnHeader {
+            id: c.id,
+            client: c.client,
+            server: c.server,
+            roles_inferred: c.roles == crate::tcp::conn::Roles::Inferred,
+        }
+    }
 }
 
 /// A straggler's place: the retired connection it belongs to, its sender, and its relative

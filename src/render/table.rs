@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::decode::Skip;
-use crate::render::Renderer;
+use crate::render::{ConnHeader, Renderer};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::Flags;
 use crate::tcp::conn::{Connection, ResetCause, Side, TimeWaitEnd};
@@ -373,7 +373,7 @@ impl<W: Write> Renderer for TableRenderer<W> {
     fn start(&mut self, first: Timestamp) {
         self.table.set_origin(first);
     }
-    fn event(&mut self, _ev: &crate::event::Event, _c: Option<&Connection>) -> io::Result<()> {
+    fn event(&mut self, _ev: &crate::event::Event, _c: Option<&ConnHeader>) -> io::Result<()> {
         Ok(())
     }
     fn connection(&mut self, c: &Connection) -> io::Result<()> {

@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
 use crate::render::table::{ConnTable, write_summary};
-use crate::render::{Late, Renderer, words};
+use crate::render::{ConnHeader, Late, Renderer, words};
 use crate::summary::Summary;
 use crate::tcp::Connection;
 use crate::tcp::analysis::Flags;
@@ -52,7 +52,7 @@ impl<W: Write> TextRenderer<W> {
         }
     }
 
-    fn announce(&mut self, c: &Connection) -> io::Result<()> {
+    fn announce(&mut self, c: &ConnHeader) -> io::Result<()> {
         if self.announced.insert(c.id) {
             let (b, r) = if self.color { (BOLD, RESET) } else { ("", "") };
             writeln!(
@@ -61,7 +61,7 @@ impl<W: Write> TextRenderer<W> {
                 c.id,
                 c.client,
                 c.server,
-                if c.roles == crate::tcp::conn::Roles::Inferred {
+                if c.roles_inferred {
                     " (roles inferred)"
                 } else {
                     ""
@@ -84,7 +84,7 @@ impl<W: Write> Renderer for TextRenderer<W> {
     }
 
     fn segment(&mut self, seg: &Segment, c: &Connection, obs: &Observation) -> io::Result<()> {
-        self.announce(c)?;
+        self.announce(&ConnHeader::from(c))?;
         let from = c.endpoint(obs.from);
         let to = c.endpoint(obs.from.peer());
         let f = seg.flags;
@@ -141,7 +141,7 @@ impl<W: Write> Renderer for TextRenderer<W> {
         writeln!(self.out, "{tag}  (client {}, server {})", st[0], st[1])
     }
 
-    fn event(&mut self, ev: &Event, c: Option<&Connection>) -> io::Result<()> {
+    fn event(&mut self, ev: &Event, c: Option<&ConnHeader>) -> io::Result<()> {
         if let Some(c) = c {
             self.announce(c)?;
         }

@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 
 use crate::event::Event;
-use crate::render::Renderer;
+use crate::render::{ConnHeader, Renderer};
 use crate::summary::Summary;
 use crate::tcp::conn::Connection;
 use crate::time::Timestamp;
@@ -111,7 +111,7 @@ impl<W: Write> Renderer for ZeekRenderer<W> {
     fn start(&mut self, first: Timestamp) {
         let _ = self.header(first);
     }
-    fn event(&mut self, _ev: &Event, _c: Option<&Connection>) -> io::Result<()> {
+    fn event(&mut self, _ev: &Event, _c: Option<&ConnHeader>) -> io::Result<()> {
         Ok(())
     }
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
