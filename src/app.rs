@@ -162,7 +162,10 @@ impl Pipeline {
 
     /// The input is over at `end`.
     fn finish(&mut self, end: Timestamp) -> io::Result<()> {
-        self.table.finish(end, &mut self.events);
+        // A few connections at a time, each batch written out before the next is retired.
+        while self.table.finish_some(end, &mut self.events, 256) {
+            self.drain()?;
+        }
         self.drain()?;
         let t = &self.table;
         self.summary.late_segments = t.late_segments;

@@ -76,7 +76,7 @@ impl Default for FlowConfig {
     fn default() -> Self {
         FlowConfig {
             tracker: TrackerConfig::default(),
-            linger: Duration(10 * Timestamp::NANOS_PER_SEC),
+            linger: Duration(5 * Timestamp::NANOS_PER_SEC),
             idle_timeout: Duration(300 * Timestamp::NANOS_PER_SEC),
             handshake_timeout: Duration(150 * Timestamp::NANOS_PER_SEC),
             max_connections: 1_000_000,
@@ -85,7 +85,9 @@ impl Default for FlowConfig {
 }
 
 struct Slot {
-    conn: Connection,
+    /// Boxed: the slot table then holds pointers, a connection is moved by pointer when it
+    /// is retired, and memory is taken only for connections that exist.
+    conn: Box<Connection>,
     key: FlowKey,
     /// The deadline this slot has in the heap (the earliest one, if several).
     scheduled: Option<Timestamp>,
@@ -95,7 +97,8 @@ struct Slot {
 #[derive(Clone, Copy, Debug)]
 struct Tombstone {
     id: u64,
-    client: SocketAddr,
+    /// The client is the key's `lo` endpoint.
+    client_is_lo: bool,
     /// Bases for relative sequence numbers of late segments, client then server.
     base: [Option<SeqNum>; 2],
     /// Which sides are in TIME_WAIT, and until when.
@@ -126,8 +129,10 @@ pub struct FlowTable {
     config: FlowConfig,
     /// Connections retired during the current step, until the caller takes them, and where
     /// each id sits in that list (events of the same step still refer to them).
-    retired: Vec<Connection>,
+    retired: Vec<Box<Connection>>,
     retired_index: FxHashMap<u64, usize>,
+    /// Slots still to close out at the end of the input, latest id first.
+    finishing: Option<Vec<usize>>,
     pub connections_seen: u64,
     /// Segments of connections already retired (stragglers in TIME_WAIT).
     pub late_segments: u64,
@@ -153,6 +158,7 @@ impl FlowTable {
             config,
             retired: Vec::new(),
             retired_index: FxHashMap::default(),
+            finishing: None,
             connections_seen: 0,
             late_segments: 0,
             evicted: 0,
@@ -174,7 +180,11 @@ impl FlowTable {
         if let Some(&slot) = self.by_key.get(&key) {
             let s = self.slots[slot].as_mut().expect("mapped slot is live");
             if !s.conn.is_new_incarnation(seg) {
+                let was_closed = s.conn.is_closed_or_time_wait();
                 let obs = s.conn.observe(seg, out);
+                if !was_closed && s.conn.is_closed_or_time_wait() {
+                    s.conn.release();
+                }
                 let id = s.conn.id;
                 // Closing brings the deadline forward (idle timeout → linger).
                 self.reschedule(slot);
@@ -186,7 +196,8 @@ impl FlowTable {
         } else if let Some(t) = self.tombstones.get(&key).copied() {
             if !seg.flags.syn() || seg.flags.ack() {
                 self.late_segments += 1;
-                let side = if seg.src == t.client {
+                let src_is_lo = endpoint(&seg.src) == key.lo;
+                let side = if src_is_lo == t.client_is_lo {
                     Side::Client
                 } else {
                     Side::Server
@@ -232,7 +243,7 @@ impl FlowTable {
             }
         };
         self.slots[slot] = Some(Slot {
-            conn,
+            conn: Box::new(conn),
             key,
             scheduled: None,
         });
@@ -246,13 +257,13 @@ impl FlowTable {
     /// The connection with this id, live or retired during the current step.
     pub fn get(&self, id: u64) -> Option<&Connection> {
         match self.by_id.get(&id) {
-            Some(&slot) => self.slots[slot].as_ref().map(|s| &s.conn),
-            None => self.retired_index.get(&id).map(|&i| &self.retired[i]),
+            Some(&slot) => self.slots[slot].as_ref().map(|s| &*s.conn),
+            None => self.retired_index.get(&id).map(|&i| &*self.retired[i]),
         }
     }
 
     /// Takes the connections retired since the last call.
-    pub fn take_retired(&mut self) -> std::vec::Drain<'_, Connection> {
+    pub fn take_retired(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.retired_index.clear();
         self.retired.drain(..)
     }
@@ -389,7 +400,7 @@ impl FlowTable {
                 s.key,
                 Tombstone {
                     id: c.id,
-                    client: c.client,
+                    client_is_lo: endpoint(&c.client) == s.key.lo,
                     base: [c.endpoint(Side::Client).base, c.endpoint(Side::Server).base],
                     time_wait: [tw(Side::Client), tw(Side::Server)],
                     until,
@@ -404,17 +415,33 @@ impl FlowTable {
     /// The capture is over at `end`: TIME_WAITs due by then expire, and every connection still
     /// held is closed out and retired, in order of id.
     pub fn finish(&mut self, end: Timestamp, out: &mut Vec<Event>) {
-        self.advance(end, out);
-        let mut slots: Vec<usize> = self.by_key.values().copied().collect();
-        slots.sort_by_key(|&i| self.slots[i].as_ref().map(|s| s.conn.id));
-        for slot in slots {
+        while self.finish_some(end, out, usize::MAX) {}
+    }
+
+    /// The same, `n` connections at a time, so that the caller can write each batch out before
+    /// the next is retired; returns whether connections remain.
+    pub fn finish_some(&mut self, end: Timestamp, out: &mut Vec<Event>, n: usize) -> bool {
+        if self.finishing.is_none() {
+            self.advance(end, out);
+            let mut slots: Vec<usize> = self.by_key.values().copied().collect();
+            slots.sort_by_key(|&i| std::cmp::Reverse(self.slots[i].as_ref().map(|s| s.conn.id)));
+            self.finishing = Some(slots);
+        }
+        for _ in 0..n {
+            let Some(slot) = self.finishing.as_mut().and_then(|f| f.pop()) else {
+                break;
+            };
             if let Some(s) = self.slots[slot].as_mut() {
                 s.conn.end_of_capture(end, out);
             }
             self.retire(slot, EndReason::CaptureEnd);
         }
-        self.tombstones.clear();
-        self.tombstone_deadlines.clear();
+        let more = self.finishing.as_ref().is_some_and(|f| !f.is_empty());
+        if !more {
+            self.tombstones.clear();
+            self.tombstone_deadlines.clear();
+        }
+        more
     }
 }
 
@@ -475,7 +502,7 @@ mod tests {
         assert_eq!(t.live(), 1, "kept for late segments");
         t.advance(Timestamp(11_000_000_000), &mut out);
         assert_eq!(t.live(), 0);
-        let retired: Vec<Connection> = t.take_retired().collect();
+        let retired: Vec<Box<Connection>> = t.take_retired().collect();
         assert_eq!(retired.len(), 1);
         assert_eq!(retired[0].end_reason, EndReason::Closed);
         // A straggler 20 s later belongs to #1, already reported.
@@ -527,7 +554,7 @@ mod tests {
         assert_eq!(t.live(), 0);
         assert_eq!(kinds(&out), ["idle_timeout"]);
         assert_eq!(t.idle_expired, 1);
-        let c: Vec<Connection> = t.take_retired().collect();
+        let c: Vec<Box<Connection>> = t.take_retired().collect();
         assert_eq!(c[0].end_reason, EndReason::IdleTimeout);
         assert_eq!(
             c[0].states(),
@@ -550,7 +577,7 @@ mod tests {
         }
         assert_eq!(t.live(), 2);
         assert_eq!(t.evicted, 1);
-        let gone: Vec<Connection> = t.take_retired().collect();
+        let gone: Vec<Box<Connection>> = t.take_retired().collect();
         assert_eq!(gone[0].client.port(), 40001);
         assert_eq!(gone[0].end_reason, EndReason::Evicted);
     }

@@ -48,7 +48,7 @@ pub trait Renderer {
     }
     fn connection(&mut self, conn: &Connection) -> io::Result<()>;
     /// The same, handing the connection over (a renderer on another thread keeps it).
-    fn connection_owned(&mut self, conn: Connection) -> io::Result<()> {
+    fn connection_owned(&mut self, conn: Box<Connection>) -> io::Result<()> {
         self.connection(&conn)
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;

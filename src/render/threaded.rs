@@ -32,7 +32,7 @@ pub struct Threaded {
 
 impl Threaded {
     pub fn new(inner: Box<dyn Renderer + Send>) -> Threaded {
-        let (tx, rx): (SyncSender<Vec<Msg>>, Receiver<Vec<Msg>>) = sync_channel(16);
+        let (tx, rx): (SyncSender<Vec<Msg>>, Receiver<Vec<Msg>>) = sync_channel(4);
         let wants_events = inner.wants_events();
         let event_needs_connection = inner.event_needs_connection();
         let worker = std::thread::spawn(move || {
@@ -100,8 +100,8 @@ impl Renderer for Threaded {
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
         self.push(Msg::Connection(Box::new(c.clone())))
     }
-    fn connection_owned(&mut self, c: Connection) -> io::Result<()> {
-        self.push(Msg::Connection(Box::new(c)))
+    fn connection_owned(&mut self, c: Box<Connection>) -> io::Result<()> {
+        self.push(Msg::Connection(c))
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         let sent = self.send();

@@ -211,6 +211,14 @@ impl DirAnalysis {
         Some(Duration(u64::from(v[v.len() / 2]) * 1000))
     }
 
+    /// Frees what only an open connection needs (the unacknowledged segments, the gaps): the
+    /// connection is closed and only stragglers can follow.
+    pub fn release(&mut self) {
+        self.unacked = Vec::new();
+        self.holes = Vec::new();
+        self.rtt_samples.shrink_to_fit();
+    }
+
     /// Counts the flags of one segment of this direction (after the tracker's corrections).
     pub fn count(&mut self, flags: Flags) {
         for (i, (bit, _)) in Flags::NAMES.iter().enumerate() {

@@ -1306,6 +1306,14 @@ impl Connection {
         self.ep.iter().all(|e| e.state.is_closed())
     }
 
+    /// Gives back the memory an open connection needs once both sides are closed (the flow
+    /// table keeps closed connections a while, for stragglers).
+    pub fn release(&mut self) {
+        for e in &mut self.ep {
+            e.analysis.release();
+        }
+    }
+
     /// Still opening: neither side has reached ESTABLISHED (or anything after it).
     pub fn in_handshake(&self) -> bool {
         !self.handshake_done
