@@ -93,35 +93,56 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// Appends `n` as exactly `width` decimal digits (zero-padded; wider numbers keep their low
+/// digits, which only a year past 9999 could need).
+fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let mut n = n;
+    for i in (0..width).rev() {
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    out.extend_from_slice(&buf[..width]);
+}
+
+/// Appends `YYYY-MM-DD<sep>HH:MM:SS.fff…` for `ts` shifted by `offset_secs`, digit by digit.
+fn push_calendar(out: &mut Vec<u8>, ts: Timestamp, offset_secs: i64, digits: usize, sep: u8) {
+    let secs = ts.secs() as i64 + offset_secs;
+    let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, mo, d) = civil_from_days(days);
+    push_digits(out, y.clamp(0, 9999) as u64, 4);
+    out.push(b'-');
+    push_digits(out, u64::from(mo), 2);
+    out.push(b'-');
+    push_digits(out, u64::from(d), 2);
+    out.push(sep);
+    push_digits(out, (sod / 3600) as u64, 2);
+    out.push(b':');
+    push_digits(out, (sod / 60 % 60) as u64, 2);
+    out.push(b':');
+    push_digits(out, (sod % 60) as u64, 2);
+    push_fraction(out, ts.subsec_nanos(), digits);
+}
+
+fn push_fraction(out: &mut Vec<u8>, nanos: u32, digits: usize) {
+    match digits {
+        0 => {}
+        6 => {
+            out.push(b'.');
+            push_digits(out, u64::from(nanos / 1_000), 6);
+        }
+        _ => {
+            out.push(b'.');
+            push_digits(out, u64::from(nanos), 9);
+        }
+    }
+}
+
 impl Timestamp {
     /// Appends the RFC 3339 form (`2026-01-01T00:00:00.000123456Z`) to `out`, digit by digit:
     /// JSON output writes one or more per line.
     pub fn push_rfc3339(self, out: &mut Vec<u8>) {
-        let secs = self.secs() as i64;
-        let (days, sod) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-        let (y, mo, d) = civil_from_days(days);
-        let digits = |n: u64, width: usize, out: &mut Vec<u8>| {
-            let mut buf = [b'0'; 20];
-            let mut n = n;
-            for i in (0..width).rev() {
-                buf[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-            out.extend_from_slice(&buf[..width]);
-        };
-        digits(y.clamp(0, 9999) as u64, 4, out);
-        out.push(b'-');
-        digits(u64::from(mo), 2, out);
-        out.push(b'-');
-        digits(u64::from(d), 2, out);
-        out.push(b'T');
-        digits((sod / 3600) as u64, 2, out);
-        out.push(b':');
-        digits((sod / 60 % 60) as u64, 2, out);
-        out.push(b':');
-        digits((sod % 60) as u64, 2, out);
-        out.push(b'.');
-        digits(u64::from(self.subsec_nanos()), 9, out);
+        push_calendar(out, self, 0, 9, b'T');
         out.push(b'Z');
     }
 }
@@ -199,23 +220,26 @@ impl TimeFormatter {
 
     /// Writes `ts` into `out` in the chosen style.
     pub fn write(&self, out: &mut dyn Write, ts: Timestamp) -> io::Result<()> {
-        let mut buf = StackBuf::new();
-        let r = match self.format {
-            TimeFormat::Utc => write_calendar(&mut buf, ts, 0, self.digits, ' '),
-            TimeFormat::Local => {
-                write_calendar(&mut buf, ts, local_offset_secs(ts), self.digits, ' ')
+        let mut buf = Vec::new();
+        self.push(&mut buf, ts);
+        out.write_all(&buf)
+    }
+
+    /// Appends `ts` in the chosen style to `buf` (the timeline reuses one buffer).
+    pub fn push(&self, buf: &mut Vec<u8>, ts: Timestamp) {
+        match self.format {
+            TimeFormat::Utc => push_calendar(buf, ts, 0, self.digits, b' '),
+            TimeFormat::Local => push_calendar(buf, ts, local_offset_secs(ts), self.digits, b' '),
+            TimeFormat::Epoch => {
+                let _ = write!(buf, "{}", ts.secs());
+                push_fraction(buf, ts.subsec_nanos(), self.digits);
             }
-            TimeFormat::Epoch => fmt::Write::write_fmt(&mut buf, format_args!("{}", ts.secs()))
-                .and_then(|_| write_fraction(&mut buf, ts.subsec_nanos(), self.digits)),
             TimeFormat::Relative => {
-                let d = ts.since(self.origin.unwrap_or(ts));
-                let rel = Timestamp(d.0);
-                fmt::Write::write_fmt(&mut buf, format_args!("{:>4}", rel.secs()))
-                    .and_then(|_| write_fraction(&mut buf, rel.subsec_nanos(), self.digits))
+                let rel = Timestamp(ts.since(self.origin.unwrap_or(ts)).0);
+                let _ = write!(buf, "{:>4}", rel.secs());
+                push_fraction(buf, rel.subsec_nanos(), self.digits);
             }
-        };
-        r.map_err(|_| io::Error::other("timestamp formatting failed"))?;
-        out.write_all(buf.as_bytes())
+        }
     }
 
     /// The same as [`TimeFormatter::write`], into a `String` (for tables, which are built once).
@@ -234,37 +258,6 @@ fn local_offset_secs(ts: Timestamp) -> i64 {
             i64::from(dt.offset().fix().local_minus_utc())
         }
         chrono::LocalResult::None => 0,
-    }
-}
-
-/// A small fixed buffer that implements `fmt::Write`, so timestamps are formatted without a heap
-/// allocation.
-struct StackBuf {
-    buf: [u8; 48],
-    len: usize,
-}
-
-impl StackBuf {
-    fn new() -> Self {
-        StackBuf {
-            buf: [0; 48],
-            len: 0,
-        }
-    }
-    fn as_bytes(&self) -> &[u8] {
-        &self.buf[..self.len]
-    }
-}
-
-impl fmt::Write for StackBuf {
-    fn write_str(&mut self, s: &str) -> fmt::Result {
-        let end = self.len + s.len();
-        if end > self.buf.len() {
-            return Err(fmt::Error);
-        }
-        self.buf[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
     }
 }
 

@@ -24,8 +24,9 @@ pub struct TextRenderer<W: Write> {
     color: bool,
     /// Connections whose header line has been printed (dropped when they are over).
     announced: FxHashSet<u64>,
-    /// Reused for each event's sentence.
+    /// Reused for each event's sentence and timestamp.
     line: String,
+    stamp: Vec<u8>,
 }
 
 const RED: &str = "\x1b[31m";
@@ -49,6 +50,7 @@ impl<W: Write> TextRenderer<W> {
             color,
             announced: FxHashSet::default(),
             line: String::with_capacity(160),
+            stamp: Vec::with_capacity(32),
         }
     }
 
@@ -156,7 +158,9 @@ impl<W: Write> Renderer for TextRenderer<W> {
             ) => (YELLOW, RESET),
             _ => ("", ""),
         };
-        self.tf.write(&mut self.out, ev.ts)?;
+        self.stamp.clear();
+        self.tf.push(&mut self.stamp, ev.ts);
+        self.out.write_all(&self.stamp)?;
         self.line.clear();
         words::write_sentence(&mut self.line, ev, &self.tf, self.time_wait);
         writeln!(
