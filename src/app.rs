@@ -19,6 +19,7 @@ use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
 use crate::source::{Flow, RawPacket, SourceError};
 use crate::summary::Summary;
+use crate::tcp::Connection;
 use crate::tcp::conn::TrackerConfig;
 use crate::tcp::report::FailOn;
 use crate::time::{Duration, TimeFormatter, Timestamp};
@@ -43,6 +44,8 @@ struct Pipeline {
     renderer: Box<dyn Renderer>,
     summary: Summary,
     events: Vec<Event>,
+    /// Connections the renderer has finished with, on their way back to the flow table.
+    spent: Vec<Box<Connection>>,
     packets_view: bool,
     fail_on: Vec<FailOn>,
     filter: Option<PacketFilter>,
@@ -154,6 +157,10 @@ impl Pipeline {
             }
             self.renderer.connection_owned(c)?;
         }
+        self.renderer.take_spent(&mut self.spent);
+        for c in self.spent.drain(..) {
+            self.table.recycle(c);
+        }
         if self.live && (wrote || self.packets_view) {
             self.renderer.flush()?;
         }
@@ -231,6 +238,7 @@ fn pipeline(
         },
         summary: Summary::default(),
         events: Vec::new(),
+        spent: Vec::new(),
         packets_view: opts.packets,
         fail_on: opts.fail_on.clone(),
         filter,

@@ -135,6 +135,8 @@ pub struct FlowTable {
     retired_index: FxHashMap<u64, usize>,
     /// Slots still to close out at the end of the input, latest id first.
     finishing: Option<Vec<usize>>,
+    /// Boxes of finished connections, reused for new ones.
+    spare: Vec<Box<Connection>>,
     pub connections_seen: u64,
     /// Segments of connections already retired (stragglers in TIME_WAIT).
     pub late_segments: u64,
@@ -161,6 +163,7 @@ impl FlowTable {
             retired: Vec::new(),
             retired_index: FxHashMap::default(),
             finishing: None,
+            spare: Vec::new(),
             connections_seen: 0,
             late_segments: 0,
             evicted: 0,
@@ -244,8 +247,15 @@ impl FlowTable {
                 self.slots.len() - 1
             }
         };
+        let conn = match self.spare.pop() {
+            Some(mut b) => {
+                *b = conn;
+                b
+            }
+            None => Box::new(conn),
+        };
         self.slots[slot] = Some(Slot {
-            conn: Box::new(conn),
+            conn,
             key,
             scheduled: None,
         });
@@ -254,6 +264,13 @@ impl FlowTable {
         self.peak_live = self.peak_live.max(self.by_key.len());
         self.reschedule(slot);
         Routed::Live(id, obs)
+    }
+
+    /// Takes back the box of a connection the caller is done with, to reuse it.
+    pub fn recycle(&mut self, conn: Box<Connection>) {
+        if self.spare.len() < 4096 {
+            self.spare.push(conn);
+        }
     }
 
     /// The connection with this id, live or retired during the current step.

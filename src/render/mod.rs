@@ -52,6 +52,8 @@ pub trait Renderer {
         self.connection(&conn)
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
+    /// Connections a renderer on another thread is done with, handed back to be reused.
+    fn take_spent(&mut self, _connections: &mut Vec<Box<Connection>>) {}
     /// Push buffered output out now (live capture shows events as they happen).
     fn flush(&mut self) -> io::Result<()>;
 }

@@ -4,7 +4,7 @@
 //! needs the connection as it is at that packet.)
 
 use std::io;
-use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::event::Event;
@@ -22,9 +22,19 @@ enum Msg {
 /// Messages are sent in batches of this many.
 const BATCH: usize = 512;
 
+/// What the output thread hands back once used: batches and connections are freed (or
+/// reused) on the analysis thread that made them, so the two threads never contend for the
+/// allocator's lock.
+enum Spent {
+    Batch(Vec<Msg>),
+    Connection(Box<Connection>),
+}
+
 pub struct Threaded {
     batch: Vec<Msg>,
     tx: Option<SyncSender<Vec<Msg>>>,
+    spent: Receiver<Spent>,
+    spare_batches: Vec<Vec<Msg>>,
     worker: Option<JoinHandle<io::Result<Box<dyn Renderer + Send>>>>,
     wants_events: bool,
     event_needs_connection: bool,
@@ -33,24 +43,31 @@ pub struct Threaded {
 impl Threaded {
     pub fn new(inner: Box<dyn Renderer + Send>) -> Threaded {
         let (tx, rx): (SyncSender<Vec<Msg>>, Receiver<Vec<Msg>>) = sync_channel(4);
+        let (spent_tx, spent): (Sender<Spent>, Receiver<Spent>) = channel();
         let wants_events = inner.wants_events();
         let event_needs_connection = inner.event_needs_connection();
         let worker = std::thread::spawn(move || {
             let mut r = inner;
-            for batch in rx {
-                for m in batch {
+            for mut batch in rx {
+                for m in batch.drain(..) {
                     match m {
                         Msg::Start(t) => r.start(t),
                         Msg::Event(ev, h) => r.event(&ev, h.as_ref())?,
-                        Msg::Connection(c) => r.connection(&c)?,
+                        Msg::Connection(c) => {
+                            r.connection(&c)?;
+                            let _ = spent_tx.send(Spent::Connection(c));
+                        }
                     }
                 }
+                let _ = spent_tx.send(Spent::Batch(batch));
             }
             Ok(r)
         });
         Threaded {
             batch: Vec::with_capacity(BATCH),
             tx: Some(tx),
+            spent,
+            spare_batches: Vec::new(),
             worker: Some(worker),
             wants_events,
             event_needs_connection,
@@ -66,7 +83,11 @@ impl Threaded {
     }
 
     fn send(&mut self) -> io::Result<()> {
-        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let fresh = self
+            .spare_batches
+            .pop()
+            .unwrap_or_else(|| Vec::with_capacity(BATCH));
+        let batch = std::mem::replace(&mut self.batch, fresh);
         match &self.tx {
             Some(tx) if tx.send(batch).is_ok() => Ok(()),
             // The worker has stopped: its error (a closed pipe, usually) comes from `finish`.
@@ -111,5 +132,14 @@ impl Renderer for Threaded {
     }
     fn flush(&mut self) -> io::Result<()> {
         self.send()
+    }
+    fn take_spent(&mut self, connections: &mut Vec<Box<Connection>>) {
+        while let Ok(s) = self.spent.try_recv() {
+            match s {
+                Spent::Batch(b) if self.spare_batches.len() < 8 => self.spare_batches.push(b),
+                Spent::Batch(_) => {}
+                Spent::Connection(c) => connections.push(c),
+            }
+        }
     }
 }
