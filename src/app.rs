@@ -44,7 +44,9 @@ struct Pipeline {
     renderer: Box<dyn Renderer>,
     summary: Summary,
     events: Vec<Event>,
-    /// Connections the renderer has finished with, on their way back to the flow table.
+    /// Connections the renderer has finished with, on their way back to the flow table (their
+    /// boxes are what is reused).
+    #[allow(clippy::vec_box)]
     spent: Vec<Box<Connection>>,
     packets_view: bool,
     fail_on: Vec<FailOn>,

@@ -136,6 +136,7 @@ pub struct FlowTable {
     /// Slots still to close out at the end of the input, latest id first.
     finishing: Option<Vec<usize>>,
     /// Boxes of finished connections, reused for new ones.
+    #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
     pub connections_seen: u64,
     /// Segments of connections already retired (stragglers in TIME_WAIT).
