@@ -48,6 +48,9 @@ struct Pipeline {
     /// boxes are what is reused).
     #[allow(clippy::vec_box)]
     spent: Vec<Box<Connection>>,
+    /// Connections retired by the flow table in this step (a reused buffer).
+    #[allow(clippy::vec_box)]
+    retired: Vec<Box<Connection>>,
     packets_view: bool,
     fail_on: Vec<FailOn>,
     filter: Option<PacketFilter>,
@@ -141,7 +144,9 @@ impl Pipeline {
         } else {
             self.events.clear();
         }
-        for c in self.table.take_retired() {
+        let mut retired = std::mem::take(&mut self.retired);
+        retired.extend(self.table.take_retired());
+        for c in retired.drain(..) {
             self.summary.count_connection(&c);
             let matched: Vec<&'static str> = self
                 .fail_on
@@ -157,8 +162,14 @@ impl Pipeline {
                     matched,
                 ));
             }
-            self.renderer.connection_owned(c)?;
+            if self.renderer.takes_connections() {
+                self.renderer.connection_owned(c)?;
+            } else {
+                self.renderer.connection(&c)?;
+                self.spent.push(c);
+            }
         }
+        self.retired = retired;
         self.renderer.take_spent(&mut self.spent);
         for c in self.spent.drain(..) {
             self.table.recycle(c);
@@ -241,6 +252,7 @@ fn pipeline(
         summary: Summary::default(),
         events: Vec::new(),
         spent: Vec::new(),
+        retired: Vec::new(),
         packets_view: opts.packets,
         fail_on: opts.fail_on.clone(),
         filter,

@@ -47,7 +47,11 @@ pub trait Renderer {
         Ok(())
     }
     fn connection(&mut self, conn: &Connection) -> io::Result<()>;
-    /// The same, handing the connection over (a renderer on another thread keeps it).
+    /// Does this renderer keep the connections it is given (it renders them later, on another
+    /// thread)? Then they are handed over with `connection_owned`.
+    fn takes_connections(&self) -> bool {
+        false
+    }
     fn connection_owned(&mut self, conn: Box<Connection>) -> io::Result<()> {
         self.connection(&conn)
     }

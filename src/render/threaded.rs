@@ -121,6 +121,9 @@ impl Renderer for Threaded {
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
         self.push(Msg::Connection(Box::new(c.clone())))
     }
+    fn takes_connections(&self) -> bool {
+        true
+    }
     fn connection_owned(&mut self, c: Box<Connection>) -> io::Result<()> {
         self.push(Msg::Connection(c))
     }
