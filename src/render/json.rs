@@ -187,6 +187,14 @@ fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
     }
 }
 
+/// `"key":{"client":…,"server":…}`.
+fn per_side(j: &mut JsonBuf, key: &str, client: impl Into<u64>, server: impl Into<u64>) {
+    j.open(key)
+        .num("client", client)
+        .num("server", server)
+        .close();
+}
+
 /// The `connection` object.
 pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     let (cl, sv) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
@@ -241,14 +249,8 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     states(j, "final_state", c.states());
     j.bool("port_reuse", c.reused_from.is_some())
         .opt_num("reused_from", c.reused_from);
-    j.open("packets")
-        .num("client", cl.packets)
-        .num("server", sv.packets)
-        .close();
-    j.open("payload_bytes")
-        .num("client", cl.payload_bytes)
-        .num("server", sv.payload_bytes)
-        .close();
+    per_side(j, "packets", cl.packets, sv.packets);
+    per_side(j, "payload_bytes", cl.payload_bytes, sv.payload_bytes);
     j.open("retransmissions")
         .num("total", r.total())
         .num("syn", r.syn)
@@ -256,10 +258,7 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         .num("data", r.data)
         .num("fin", r.fin)
         .close();
-    j.open("keepalives")
-        .num("client", cl.keepalives)
-        .num("server", sv.keepalives)
-        .close();
+    per_side(j, "keepalives", cl.keepalives, sv.keepalives);
     j.open("zeek")
         .str("conn_state", c.zeek.conn_state())
         .str("history", c.zeek.history())
@@ -269,10 +268,7 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     direction_analysis(j, "client", &cl.analysis);
     direction_analysis(j, "server", &sv.analysis);
     j.opt_float("irtt_s", c.irtt.map(secs)).close();
-    j.open("rsts")
-        .num("client", cl.rsts)
-        .num("server", sv.rsts)
-        .close();
+    per_side(j, "rsts", cl.rsts, sv.rsts);
     j.str("end", c.end_reason.name());
 }
 
