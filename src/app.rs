@@ -51,6 +51,8 @@ struct Pipeline {
     /// Connections retired by the flow table in this step (a reused buffer).
     #[allow(clippy::vec_box)]
     retired: Vec<Box<Connection>>,
+    /// Steps that retired connections (paces `take_spent`).
+    handed_over: u64,
     packets_view: bool,
     fail_on: Vec<FailOn>,
     filter: Option<PacketFilter>,
@@ -144,6 +146,18 @@ impl Pipeline {
         } else {
             self.events.clear();
         }
+        if self.table.has_retired() {
+            self.hand_over_retired()?;
+        }
+        if self.live && (wrote || self.packets_view) {
+            self.renderer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Counts and renders the connections the flow table retired, and takes back the boxes
+    /// the renderer is done with.
+    fn hand_over_retired(&mut self) -> io::Result<()> {
         let mut retired = std::mem::take(&mut self.retired);
         retired.extend(self.table.take_retired());
         for c in retired.drain(..) {
@@ -170,12 +184,14 @@ impl Pipeline {
             }
         }
         self.retired = retired;
-        self.renderer.take_spent(&mut self.spent);
+        // Boxes come back from an output thread in batches; asking each time would cost a
+        // channel poll per packet.
+        self.handed_over += 1;
+        if self.handed_over % 32 == 0 {
+            self.renderer.take_spent(&mut self.spent);
+        }
         for c in self.spent.drain(..) {
             self.table.recycle(c);
-        }
-        if self.live && (wrote || self.packets_view) {
-            self.renderer.flush()?;
         }
         Ok(())
     }
@@ -252,6 +268,7 @@ fn pipeline(
         summary: Summary::default(),
         events: Vec::new(),
         spent: Vec::new(),
+        handed_over: 0,
         retired: Vec::new(),
         packets_view: opts.packets,
         fail_on: opts.fail_on.clone(),

@@ -282,6 +282,11 @@ impl FlowTable {
         }
     }
 
+    /// Whether connections were retired since the last `take_retired`.
+    pub fn has_retired(&self) -> bool {
+        !self.retired.is_empty()
+    }
+
     /// Takes the connections retired since the last call.
     pub fn take_retired(&mut self) -> std::vec::Drain<'_, Box<Connection>> {
         self.retired_index.clear();

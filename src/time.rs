@@ -59,22 +59,52 @@ impl Duration {
     }
 }
 
-impl fmt::Display for Duration {
-    /// Human form: `85 µs`, `1.204 ms`, `3.051 s`, `2 min 5 s`.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+impl Duration {
+    /// Writes the human form: `85 µs`, `1.204 ms`, `3.051 s`, `2 min 5 s`. Rounded to the
+    /// last digit shown, half up, in integers: no float formatting on the table's hot path.
+    pub fn write_human<W: fmt::Write>(self, w: &mut W) -> fmt::Result {
         let ns = self.0;
+        let mut digits = itoa::Buffer::new();
+        // `whole.frac` with three decimals, `unit` nanoseconds to one.
+        let mut decimal = |w: &mut W, unit: u64, suffix: &str| {
+            let thousandths = (ns + unit / 2_000) / (unit / 1_000);
+            w.write_str(digits.format(thousandths / 1_000))?;
+            let frac = thousandths % 1_000;
+            let pad = if frac < 10 {
+                "00"
+            } else if frac < 100 {
+                "0"
+            } else {
+                ""
+            };
+            w.write_char('.')?;
+            w.write_str(pad)?;
+            w.write_str(itoa::Buffer::new().format(frac))?;
+            w.write_str(suffix)
+        };
         if ns < 1_000 {
-            write!(f, "{ns} ns")
+            w.write_str(digits.format(ns))?;
+            w.write_str(" ns")
         } else if ns < 1_000_000 {
-            write!(f, "{} µs", ns / 1_000)
+            w.write_str(digits.format(ns / 1_000))?;
+            w.write_str(" µs")
         } else if ns < 1_000_000_000 {
-            write!(f, "{:.3} ms", ns as f64 / 1e6)
+            decimal(w, 1_000_000, " ms")
         } else if ns < 120 * 1_000_000_000 {
-            write!(f, "{:.3} s", ns as f64 / 1e9)
+            decimal(w, 1_000_000_000, " s")
         } else {
             let s = ns / 1_000_000_000;
-            write!(f, "{} min {} s", s / 60, s % 60)
+            w.write_str(digits.format(s / 60))?;
+            w.write_str(" min ")?;
+            w.write_str(itoa::Buffer::new().format(s % 60))?;
+            w.write_str(" s")
         }
+    }
+}
+
+impl fmt::Display for Duration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_human(f)
     }
 }
 
@@ -312,5 +342,10 @@ mod tests {
         assert_eq!(Duration(1_204_000).to_string(), "1.204 ms");
         assert_eq!(Duration(3_051_000_000).to_string(), "3.051 s");
         assert_eq!(Duration(125_000_000_000).to_string(), "2 min 5 s");
+        // Three decimals, zero-padded, rounded half up at the last digit.
+        assert_eq!(Duration(1_004_500).to_string(), "1.005 ms");
+        assert_eq!(Duration(2_050_000_000).to_string(), "2.050 s");
+        assert_eq!(Duration(999_999_999).to_string(), "1000.000 ms");
+        assert_eq!(Duration(7).to_string(), "7 ns");
     }
 }

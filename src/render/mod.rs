@@ -7,6 +7,7 @@
 
 pub mod json;
 pub mod jsonw;
+pub mod push;
 pub mod table;
 pub mod text;
 pub mod threaded;

@@ -6,7 +6,7 @@ use std::io::{self, Write};
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
 use crate::decode::Skip;
-use crate::render::{ConnHeader, Renderer};
+use crate::render::{ConnHeader, Renderer, push};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::Flags;
 use crate::tcp::conn::{Connection, ResetCause, Side, TimeWaitEnd};
@@ -126,27 +126,40 @@ impl ConnTable {
     /// every row twice: once to measure, once to print). When measuring, `ts_width` stands in
     /// for every timestamp, all of which print in that width at most.
     fn cells_into(&self, r: &Row, cells: &mut [String; 15], ts_width: Option<usize>) {
-        let ts = |t: Timestamp, out: &mut String| match ts_width {
+        let mut scratch = Vec::with_capacity(40);
+        let mut ts = |t: Timestamp, out: &mut String| match ts_width {
             Some(w) => out.extend(std::iter::repeat_n(' ', w)),
-            None => out.push_str(&self.tf.to_string(t)),
+            None => {
+                scratch.clear();
+                self.tf.push(&mut scratch, t);
+                out.push_str(std::str::from_utf8(&scratch).unwrap_or("?"));
+            }
         };
-        use std::fmt::Write as _;
+        let pair = |out: &mut String, [a, b]: [u64; 2]| {
+            push::uint(out, a);
+            out.push('/');
+            push::uint(out, b);
+        };
         for c in cells.iter_mut() {
             c.clear();
         }
-        let _ = write!(cells[0], "{}", r.id);
-        let _ = write!(cells[1], "{}", r.client);
+        push::uint(&mut cells[0], r.id);
+        push::socket_addr(&mut cells[1], &r.client);
         if r.inferred {
             cells[1].push_str(" (inferred)");
         }
-        let _ = write!(cells[2], "{}", r.server);
+        push::socket_addr(&mut cells[2], &r.server);
         ts(r.first_ts, &mut cells[3]);
-        let _ = write!(cells[4], "{}", r.duration);
-        let _ = match (r.handshake, r.rtt) {
-            (HandshakeStatus::Complete, Some(rtt)) => write!(cells[5], "complete {rtt}"),
-            _ if r.simultaneous_open => write!(cells[5], "{} (simultaneous)", r.handshake.name()),
-            _ => write!(cells[5], "{}", r.handshake.name()),
-        };
+        let _ = r.duration.write_human(&mut cells[4]);
+        cells[5].push_str(r.handshake.name());
+        match (r.handshake, r.rtt) {
+            (HandshakeStatus::Complete, Some(rtt)) => {
+                cells[5].push(' ');
+                let _ = rtt.write_human(&mut cells[5]);
+            }
+            _ if r.simultaneous_open => cells[5].push_str(" (simultaneous)"),
+            _ => {}
+        }
         cells[6].push_str(r.close.name());
         if r.half_close {
             cells[6].push_str(" (half-close)");
@@ -160,26 +173,34 @@ impl ConnTable {
                     Some(TimeWaitEnd::Reset) => "ended by RST",
                     None => "until",
                 };
-                let _ = write!(cells[8], "{side}, {how} ");
+                for piece in [side, ", ", how, " "] {
+                    cells[8].push_str(piece);
+                }
                 ts(until, &mut cells[8]);
             }
             _ => cells[8].push('-'),
         }
         match r.rst {
             Some((by, cause)) => {
-                let _ = write!(cells[9], "{} ({})", by.name(), cause.name());
+                for piece in [by.name(), " (", cause.name(), ")"] {
+                    cells[9].push_str(piece);
+                }
             }
             None => cells[9].push('-'),
         }
-        let _ = write!(cells[10], "{}", r.retrans);
-        let _ = write!(cells[11], "{}/{}", r.packets[0], r.packets[1]);
-        let _ = write!(cells[12], "{}/{}", r.bytes[0], r.bytes[1]);
-        let _ = write!(cells[13], "{}/{}", r.states[0], r.states[1]);
+        push::uint(&mut cells[10], r.retrans);
+        pair(&mut cells[11], r.packets);
+        pair(&mut cells[12], r.bytes);
+        for piece in [r.states[0].name(), "/", r.states[1].name()] {
+            cells[13].push_str(piece);
+        }
         for (label, n) in SHORT.iter().zip(&r.analysis).filter(|(_, n)| **n > 0) {
             if !cells[14].is_empty() {
                 cells[14].push_str(", ");
             }
-            let _ = write!(cells[14], "{n} {label}");
+            push::uint(&mut cells[14], *n);
+            cells[14].push(' ');
+            cells[14].push_str(label);
         }
         if cells[14].is_empty() {
             cells[14].push('-');
@@ -227,21 +248,33 @@ impl ConnTable {
         for r in &self.rows {
             self.cells_into(r, &mut cells, Some(ts_width));
             for (w, cell) in widths.iter_mut().zip(&cells) {
-                *w = (*w).max(cell.chars().count());
+                *w = (*w).max(width_of(cell));
             }
         }
-        let line = |out: &mut dyn Write, cells: &[String; 15]| -> io::Result<()> {
+        // Written piece by piece into a reused line buffer: `write!` with a width per cell
+        // cost more than the rest of the table.
+        let mut buf = Vec::with_capacity(256);
+        let mut line = |out: &mut dyn Write, cells: &[String; 15]| -> io::Result<()> {
+            buf.clear();
             let last = cells.len() - 1;
             for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+                let pad = w.saturating_sub(width_of(cell));
+                let spaces = std::iter::repeat_n(b' ', pad);
                 if i == 0 || i == 10 {
-                    write!(out, "{cell:>w$}  ")?;
-                } else if i == last {
-                    write!(out, "{cell}")?;
+                    buf.extend(spaces);
+                    buf.extend_from_slice(cell.as_bytes());
                 } else {
-                    write!(out, "{cell:<w$}  ")?;
+                    buf.extend_from_slice(cell.as_bytes());
+                    if i != last {
+                        buf.extend(spaces);
+                    }
+                }
+                if i != last {
+                    buf.extend_from_slice(b"  ");
                 }
             }
-            writeln!(out)
+            buf.push(b'\n');
+            out.write_all(&buf)
         };
         line(out, &HEADER.map(String::from))?;
         for r in &self.rows {
@@ -250,6 +283,15 @@ impl ConnTable {
         }
         self.rows.clear();
         Ok(())
+    }
+}
+
+/// Characters in a cell (cells are mostly ASCII, where that is their length).
+fn width_of(cell: &str) -> usize {
+    if cell.is_ascii() {
+        cell.len()
+    } else {
+        cell.chars().count()
     }
 }
 
