@@ -3,11 +3,13 @@
 use std::io::{self, BufWriter, IsTerminal};
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
 
 use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
-use crate::decode::Decoder;
 use crate::event::Event;
 use crate::flow::{FlowConfig, FlowTable, Routed};
+use crate::ingest::{BatchSender, Ingest, IngestCounts, Item, batch_channel};
 use crate::progress::Progress;
 use crate::render::json::JsonRenderer;
 use crate::render::table::{ConnTable, TableRenderer};
@@ -17,29 +19,24 @@ use crate::render::{ConnHeader, Format, Late, Renderer};
 use crate::source::file::CaptureFile;
 use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
-use crate::source::{Flow, RawPacket, SourceError};
+use crate::source::{Flow, SourceError};
 use crate::summary::Summary;
 use crate::tcp::Connection;
 use crate::tcp::conn::TrackerConfig;
 use crate::tcp::report::FailOn;
 use crate::time::{Duration, TimeFormatter, Timestamp};
 
-/// A live packet copied out of libpcap's buffer, on its way to the analysis thread.
-struct CopiedPacket {
-    ts: Timestamp,
-    wire_len: u32,
-    link: crate::decode::LinkKind,
-    data: Vec<u8>,
-}
+/// A live capture hands a batch to the analysis at this many packets, or after this long.
+const LIVE_BATCH: usize = 256;
+const LIVE_LATENCY: std::time::Duration = std::time::Duration::from_millis(5);
 
 /// Exit statuses (see `--help`).
 pub const EXIT_OK: u8 = 0;
 pub const EXIT_FAIL_ON: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
-/// Everything between a packet and the renderer.
+/// Everything between a decoded packet and the renderer.
 struct Pipeline {
-    decoder: Decoder,
     table: FlowTable,
     renderer: Box<dyn Renderer>,
     summary: Summary,
@@ -55,79 +52,58 @@ struct Pipeline {
     handed_over: u64,
     packets_view: bool,
     fail_on: Vec<FailOn>,
-    filter: Option<PacketFilter>,
-    frame: u64,
     /// Flush after each packet that produced output (live capture).
     live: bool,
     /// Set when writing the output failed (a closed pipe ends the run quietly).
     output_error: Option<io::Error>,
-    filter_error: Option<String>,
 }
 
 impl Pipeline {
-    fn packet(&mut self, p: RawPacket) -> Flow {
-        self.frame += 1;
-        self.summary.packets += 1;
-        if self.frame == 1 {
-            self.renderer.start(p.ts);
-        }
-        self.summary.count_packet_time(p.ts);
-        let r = self.analyse(&p);
-        if let Err(e) = r {
+    /// Analyses one item; false once the output has failed and the run should stop.
+    fn item(&mut self, item: Item) -> bool {
+        if let Err(e) = self.analyse(item) {
             self.output_error = Some(e);
-            return Flow::Stop;
+            return false;
         }
-        if self.filter_error.is_some() {
-            return Flow::Stop;
-        }
-        Flow::Continue
+        true
     }
 
-    fn analyse(&mut self, p: &RawPacket) -> io::Result<()> {
-        if let Some(f) = self.filter.as_mut() {
-            match f.matches(p.link, p.data) {
-                Ok(true) => {}
-                Ok(false) => {
-                    self.summary.filtered_out += 1;
-                    return Ok(());
-                }
-                Err(e) => {
-                    self.filter_error = Some(e);
-                    return Ok(());
-                }
+    fn analyse(&mut self, item: Item) -> io::Result<()> {
+        let seg = match item {
+            Item::Start(first) => {
+                self.renderer.start(first);
+                return Ok(());
             }
-        }
+            Item::Tick(ts) => {
+                self.table.advance(ts, &mut self.events);
+                return self.drain();
+            }
+            Item::Segment(seg) => seg,
+        };
         // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
-        self.table.advance(p.ts, &mut self.events);
+        self.table.advance(seg.ts, &mut self.events);
         self.drain()?;
-        match self.decoder.decode(p.link, p.data, p.ts, self.frame) {
-            Err(skip) => self.summary.count_skip(skip),
-            Ok(seg) => {
-                self.summary.tcp_segments += 1;
-                match self.table.segment(&seg, &mut self.events) {
-                    Routed::Live(id, obs) => {
-                        if self.packets_view
-                            && let Some(c) = self.table.get(id)
-                        {
-                            self.renderer.segment(&seg, c, &obs)?;
-                        }
-                    }
-                    Routed::Late(conn, from, rel_seq, rel_ack) => {
-                        if self.packets_view {
-                            let late = Late {
-                                conn,
-                                from,
-                                rel_seq,
-                                rel_ack,
-                            };
-                            self.renderer.late_segment(&seg, &late)?;
-                        }
-                    }
+        match self.table.segment(&seg, &mut self.events) {
+            Routed::Live(id, obs) => {
+                if self.packets_view
+                    && let Some(c) = self.table.get(id)
+                {
+                    self.renderer.segment(&seg, c, &obs)?;
                 }
-                self.drain()?;
+            }
+            Routed::Late(conn, from, rel_seq, rel_ack) => {
+                if self.packets_view {
+                    let late = Late {
+                        conn,
+                        from,
+                        rel_seq,
+                        rel_ack,
+                    };
+                    self.renderer.late_segment(&seg, &late)?;
+                }
             }
         }
-        Ok(())
+        self.drain()
     }
 
     /// Renders pending events, then the connections that are over.
@@ -242,13 +218,8 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer + Send> {
     }
 }
 
-/// `threaded`: render on a second thread (reading files in the text or JSON format).
-fn pipeline(
-    opts: &Options,
-    nanosecond: bool,
-    filter: Option<PacketFilter>,
-    threaded: bool,
-) -> Pipeline {
+/// `threaded`: render on a thread of its own (reading files in the text or JSON format).
+fn pipeline(opts: &Options, nanosecond: bool, threaded: bool) -> Pipeline {
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
         tracker: TrackerConfig { time_wait: tw },
@@ -258,7 +229,6 @@ fn pipeline(
         ..FlowConfig::default()
     };
     Pipeline {
-        decoder: Decoder::default(),
         table: FlowTable::new(config),
         renderer: if threaded {
             Box::new(Threaded::new(make_renderer(opts, nanosecond)))
@@ -272,11 +242,8 @@ fn pipeline(
         retired: Vec::new(),
         packets_view: opts.packets,
         fail_on: opts.fail_on.clone(),
-        filter,
-        frame: 0,
         live: false,
         output_error: None,
-        filter_error: None,
     }
 }
 
@@ -346,52 +313,44 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     if paths.iter().filter(|p| *p == "-").count() > 1 {
         return error("stdin (-) can be read only once");
     }
-    let filter = if filter_words.is_empty() {
-        None
-    } else {
-        match PacketFilter::new(&filter_words.join(" ")) {
-            Ok(f) => Some(f),
-            Err(e) => return error(e),
-        }
-    };
+    let filter_expr = filter_words.join(" ");
+    // Compiled here first so that a typo is a clean one-line error before any output; the
+    // reading thread compiles its own (libpcap's programs stay on the thread that made them).
+    if !filter_expr.is_empty()
+        && let Err(e) = PacketFilter::new(&filter_expr)
+    {
+        return error(e);
+    }
     // Open the first file before any output, so a wrong path is a clean one-line error.
     let first = match CaptureFile::open(&paths[0]) {
         Ok(f) => f,
         Err(e) => return error(e),
     };
     let threaded = !opts.packets && matches!(opts.format, Format::Text | Format::Json);
-    let mut p = pipeline(opts, first.nanosecond(), filter, threaded);
-    let mut progress = Progress::new();
-    let mut read_error = None;
-    let mut next = Some(first);
-    let mut rest = paths[1..].iter();
-    while let Some(mut file) = next.take() {
-        let r = file.read_all(&mut |pkt| {
-            let flow = p.packet(pkt);
-            progress.tick(p.summary.packets, p.table.connections_seen);
-            flow
-        });
-        if let Err(e) = r {
-            read_error = Some(e.to_string());
+    let mut p = pipeline(opts, first.nanosecond(), threaded);
+    let connections = Arc::new(AtomicU64::new(0));
+    let (mut tx, rx) = batch_channel(4);
+    let reader = {
+        let rest: Vec<String> = paths[1..].to_vec();
+        let connections = connections.clone();
+        std::thread::spawn(move || read_files(first, rest, &filter_expr, &mut tx, &connections))
+    };
+    while let Some(mut batch) = rx.recv() {
+        if !batch.drain(..).all(|item| p.item(item)) {
             break;
         }
-        if let Some(e) = p.filter_error.take() {
-            read_error = Some(e);
-            break;
-        }
-        if p.output_error.is_some() {
-            break;
-        }
-        next = match rest.next().map(|path| CaptureFile::open(path)) {
-            Some(Ok(f)) => Some(f),
-            Some(Err(e)) => {
-                read_error = Some(e.to_string());
-                None
-            }
-            None => None,
-        };
+        rx.give_back(batch);
+        connections.store(p.table.connections_seen, Ordering::Relaxed);
     }
-    progress.finish();
+    // Dropping the receiver stops a reader still at work (the output failed).
+    drop(rx);
+    let (counts, read_error) = reader.join().unwrap_or_else(|_| {
+        (
+            IngestCounts::default(),
+            Some("the reading thread failed".into()),
+        )
+    });
+    p.summary.add_ingest(&counts);
     p.summary.read_error = read_error.clone();
     let end = p.summary.last_ts.unwrap_or_default();
     if p.output_error.is_none()
@@ -400,6 +359,60 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         p.output_error = Some(e);
     }
     conclude(&mut p, read_error)
+}
+
+/// The reading thread: every file in turn through the filter and the decoder, in batches to
+/// the analysis. Returns what it counted and why it stopped early, if it did.
+fn read_files(
+    first: CaptureFile,
+    rest: Vec<String>,
+    filter_expr: &str,
+    tx: &mut BatchSender,
+    connections: &AtomicU64,
+) -> (IngestCounts, Option<String>) {
+    let filter = if filter_expr.is_empty() {
+        None
+    } else {
+        match PacketFilter::new(filter_expr) {
+            Ok(f) => Some(f),
+            Err(e) => return (IngestCounts::default(), Some(e)),
+        }
+    };
+    let mut ingest = Ingest::new(filter);
+    let mut progress = Progress::new();
+    let mut stop_reason = None;
+    let mut next = Some(first);
+    let mut rest = rest.iter();
+    while let Some(mut file) = next.take() {
+        let mut analysis_gone = false;
+        let r = file.read_all(&mut |pkt| {
+            if let Err(e) = ingest.packet(&pkt, tx.batch()) {
+                stop_reason = Some(e);
+                return Flow::Stop;
+            }
+            progress.tick(ingest.counts.packets, connections.load(Ordering::Relaxed));
+            let flow = tx.send_if_full();
+            analysis_gone = flow == Flow::Stop;
+            flow
+        });
+        if let Err(e) = r {
+            stop_reason = Some(e.to_string());
+        }
+        if stop_reason.is_some() || analysis_gone {
+            break;
+        }
+        next = match rest.next().map(|path| CaptureFile::open(path)) {
+            Some(Ok(f)) => Some(f),
+            Some(Err(e)) => {
+                stop_reason = Some(e.to_string());
+                None
+            }
+            None => None,
+        };
+    }
+    tx.send();
+    progress.finish();
+    (ingest.counts, stop_reason)
 }
 
 fn run_live(
@@ -441,51 +454,49 @@ fn run_live(
             format!(" ({expr})")
         }
     );
-    let mut p = pipeline(opts, true, None, false);
+    let mut p = pipeline(opts, true, false);
     p.live = true;
-    // The capture runs on its own thread and only copies packets out of libpcap's ring, so
-    // the analysis and the output never make the kernel wait (and drop).
-    let (tx, rx) = std::sync::mpsc::sync_channel::<CopiedPacket>(1 << 16);
-    let (recycle_tx, recycle_rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    // The capture runs on its own thread, decoding into batches, so that the analysis and the
+    // output never make the kernel wait (and drop). A batch goes over when full, and when a
+    // few milliseconds have passed, so events still show as they happen.
+    let (mut tx, rx) = batch_channel(64);
     let capture = std::thread::spawn(move || {
-        let mut captured = 0u64;
+        let mut ingest = Ingest::new(None);
+        let mut last_send = Instant::now();
         let r = cap.run(&mut |pkt| {
-            let mut data = recycle_rx.try_recv().unwrap_or_default();
-            data.clear();
-            data.extend_from_slice(pkt.data);
-            let copied = CopiedPacket {
-                ts: pkt.ts,
-                wire_len: pkt.wire_len,
-                link: pkt.link,
-                data,
-            };
-            captured += 1;
-            match tx.send(copied) {
-                Ok(()) if count.is_none_or(|n| captured < n) => Flow::Continue,
-                _ => Flow::Stop,
+            if let Some(pkt) = pkt {
+                // No filter here (the kernel applies it), so this cannot fail.
+                let _ = ingest.packet(&pkt, tx.batch());
+                if count.is_some_and(|n| ingest.counts.packets >= n) {
+                    return Flow::Stop;
+                }
+            }
+            if tx.batch().len() >= LIVE_BATCH || last_send.elapsed() >= LIVE_LATENCY {
+                last_send = Instant::now();
+                tx.send()
+            } else {
+                Flow::Continue
             }
         });
-        (r, cap.stats())
+        tx.send();
+        (r, cap.stats(), ingest.counts)
     });
-    for c in rx.iter() {
-        let flow = p.packet(RawPacket {
-            ts: c.ts,
-            wire_len: c.wire_len,
-            data: &c.data,
-            link: c.link,
-        });
-        let _ = recycle_tx.send(c.data);
-        if flow == Flow::Stop {
+    while let Some(mut batch) = rx.recv() {
+        if !batch.drain(..).all(|item| p.item(item)) {
             stop();
             break;
         }
+        rx.give_back(batch);
     }
-    let (r, stats) = capture.join().unwrap_or_else(|_| {
+    drop(rx);
+    let (r, stats, counts) = capture.join().unwrap_or_else(|_| {
         (
             Err(SourceError::Live("the capture thread failed".into())),
             None,
+            IngestCounts::default(),
         )
     });
+    p.summary.add_ingest(&counts);
     let read_error = r.err().map(|e| e.to_string());
     p.summary.live = stats;
     // Live states are reported as of now, not as of the last packet.

@@ -1,7 +1,7 @@
 //! tcpscope: reads packet captures and explains each TCP connection's life.
 //!
-//! Read top-down, the pipeline is: [`source`] (files, stdin, live interfaces) → [`decode`]
-//! (bytes to [`decode::Segment`]) → [`flow`] (4-tuple to connection) → [`tcp`] (the per-connection
+//! Read top-down, the pipeline is: [`source`] (files, stdin, live interfaces) → [`ingest`]
+//! (filter and [`decode`], bytes to [`decode::Segment`], in batches on the reading thread) → [`flow`] (4-tuple to connection) → [`tcp`] (the per-connection
 //! tracker, pure) → [`event`] → [`render`] (text, table, JSON) → [`cli`] and [`app`].
 
 pub mod app;
@@ -9,6 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod event;
 pub mod flow;
+pub mod ingest;
 pub mod progress;
 pub mod render;
 pub mod source;

@@ -1,6 +1,7 @@
 //! Run-wide counts: packets read, what was skipped and why, connections by outcome.
 
 use crate::decode::Skip;
+use crate::ingest::IngestCounts;
 use crate::tcp::Connection;
 use crate::tcp::report::{self, Close, HandshakeStatus};
 use crate::time::Timestamp;
@@ -62,6 +63,19 @@ pub const CLOSES: [Close; 6] = [
 ];
 
 impl Summary {
+    /// Takes over the counts of the reading stage.
+    pub fn add_ingest(&mut self, c: &IngestCounts) {
+        self.packets += c.packets;
+        self.filtered_out += c.filtered_out;
+        self.tcp_segments += c.tcp_segments;
+        for (total, n) in self.skipped.iter_mut().zip(c.skipped) {
+            *total += n;
+        }
+        for ts in [c.first_ts, c.last_ts].into_iter().flatten() {
+            self.count_packet_time(ts);
+        }
+    }
+
     pub fn count_packet_time(&mut self, ts: Timestamp) {
         if self.first_ts.is_none_or(|f| ts < f) {
             self.first_ts = Some(ts);

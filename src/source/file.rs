@@ -24,7 +24,7 @@ const MAX_RECORD: u32 = 262_144;
 
 enum Format {
     Pcap(PcapHeader),
-    PcapNg(Box<PcapNGReader<Box<dyn BufRead>>>, NgState),
+    PcapNg(Box<PcapNGReader<Box<dyn BufRead + Send>>>, NgState),
 }
 
 #[derive(Clone, Copy)]
@@ -51,14 +51,14 @@ struct NgInterface {
 /// An open capture file.
 pub struct CaptureFile {
     path: String,
-    reader: Option<Box<dyn BufRead>>,
+    reader: Option<Box<dyn BufRead + Send>>,
     format: Format,
     packets: u64,
     nanosecond: bool,
 }
 
-fn open_reader(path: &str) -> Result<Box<dyn BufRead>, SourceError> {
-    let raw: Box<dyn Read> = if path == "-" {
+fn open_reader(path: &str) -> Result<Box<dyn BufRead + Send>, SourceError> {
+    let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
         Box::new(File::open(path).map_err(|source| SourceError::Open {
@@ -66,7 +66,7 @@ fn open_reader(path: &str) -> Result<Box<dyn BufRead>, SourceError> {
             source,
         })?)
     };
-    let mut r: Box<dyn BufRead> = Box::new(BufReader::with_capacity(BUF_SIZE, raw));
+    let mut r: Box<dyn BufRead + Send> = Box::new(BufReader::with_capacity(BUF_SIZE, raw));
     let head = r.fill_buf().map_err(|source| SourceError::Open {
         path: path.to_string(),
         source,
@@ -139,7 +139,7 @@ impl CaptureFile {
 
     fn from_pcapng(
         path: &str,
-        ng: PcapNGReader<Box<dyn BufRead>>,
+        ng: PcapNGReader<Box<dyn BufRead + Send>>,
     ) -> Result<CaptureFile, SourceError> {
         let mut file = CaptureFile {
             path: path.to_string(),

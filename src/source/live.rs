@@ -66,7 +66,7 @@ impl LiveCapture {
             .promisc(false)
             .snaplen(262_144)
             .immediate_mode(true)
-            .timeout(250)
+            .timeout(50)
             .buffer_size(32 << 20)
             .precision(Precision::Nano)
             .open()
@@ -106,7 +106,9 @@ impl LiveCapture {
         }
     }
 
-    pub fn run(&mut self, f: &mut dyn FnMut(RawPacket) -> Flow) -> Result<(), SourceError> {
+    /// Captures until stopped, calling `f` with each packet, and with None when no packet
+    /// came within the read timeout (so that a caller holding packets back can pass them on).
+    pub fn run(&mut self, f: &mut dyn FnMut(Option<RawPacket>) -> Flow) -> Result<(), SourceError> {
         while !self.stop.load(Ordering::SeqCst) {
             match self.cap.next_packet() {
                 Ok(p) => {
@@ -123,11 +125,15 @@ impl LiveCapture {
                         data: p.data,
                         link: self.link,
                     };
-                    if f(pkt) == Flow::Stop {
+                    if f(Some(pkt)) == Flow::Stop {
                         break;
                     }
                 }
-                Err(pcap::Error::TimeoutExpired) => continue,
+                Err(pcap::Error::TimeoutExpired) => {
+                    if f(None) == Flow::Stop {
+                        break;
+                    }
+                }
                 // What a breakloop() looks like from next_packet().
                 Err(pcap::Error::NoMorePackets) => break,
                 Err(e) => return Err(SourceError::Live(format!("capture failed: {e}"))),
