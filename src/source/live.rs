@@ -1,6 +1,11 @@
-//! Live capture through libpcap: immediate mode so each packet is delivered as it arrives, the
-//! BPF filter in the kernel, a clean stop on Ctrl-C / `--count` / `--duration`, and `-w` to
-//! save what was captured.
+//! Live capture through libpcap: the BPF filter in the kernel, a clean stop on Ctrl-C /
+//! `--count` / `--duration`, and `-w` to save what was captured.
+//!
+//! Not immediate mode: libpcap then uses TPACKET_V2, whose ring has one slot per packet
+//! sized for the largest packet the interface takes (64 KiB on loopback), so even a large
+//! buffer holds only a few milliseconds of traffic and drops under load. Without it the
+//! kernel packs packets into the ring (TPACKET_V3) and hands over a block when it fills or
+//! after the read timeout, so packets reach the analysis within `TIMEOUT_MS`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -12,6 +17,14 @@ use crate::source::filter::bad_filter;
 use crate::source::{Flow, RawPacket, SourceError};
 use crate::summary::CaptureStats;
 use crate::time::Timestamp;
+
+/// The kernel's capture ring. At 200,000 small packets a second it holds a few seconds of
+/// backlog, so a pause of the reading thread (the scheduler giving both cores to others)
+/// loses nothing.
+const LIVE_BUFFER: i32 = 64 << 20;
+
+/// How long the kernel holds packets back before handing them over when traffic is light.
+const TIMEOUT_MS: i32 = 50;
 
 pub struct LiveCapture {
     cap: Capture<Active>,
@@ -38,6 +51,29 @@ fn open_error(iface: &str, e: pcap::Error) -> SourceError {
     }
 }
 
+/// Tells the kernel not to copy outgoing packets into this capture's ring. libpcap 1.10
+/// filters them out itself after the copy, which on loopback doubles the kernel's work and
+/// halves the ring. Best effort: an older kernel without the option copies as before.
+#[cfg(target_os = "linux")]
+fn ignore_outgoing(cap: &Capture<Active>) {
+    use std::os::fd::AsRawFd;
+    let on: libc::c_int = 1;
+    // SAFETY: a plain setsockopt on the capture's own packet socket, with a pointer to a
+    // live c_int and its size; the descriptor stays open as long as `cap`.
+    unsafe {
+        libc::setsockopt(
+            cap.as_raw_fd(),
+            libc::SOL_PACKET,
+            libc::PACKET_IGNORE_OUTGOING,
+            (&on as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        );
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn ignore_outgoing(_cap: &Capture<Active>) {}
+
 fn unknown_interface(iface: &str) -> SourceError {
     let names = Device::list()
         .map(|ds| {
@@ -56,21 +92,31 @@ impl LiveCapture {
         filter: Option<&str>,
         save: Option<&str>,
     ) -> Result<Self, SourceError> {
-        if let Ok(devs) = Device::list()
-            && !devs.iter().any(|d| d.name == iface)
-        {
-            return Err(unknown_interface(iface));
+        let mut loopback = false;
+        if let Ok(devs) = Device::list() {
+            match devs.iter().find(|d| d.name == iface) {
+                Some(d) => loopback = d.flags.is_loopback(),
+                None => return Err(unknown_interface(iface)),
+            }
         }
         let mut cap = Capture::from_device(iface)
             .map_err(|e| open_error(iface, e))?
             .promisc(false)
             .snaplen(262_144)
-            .immediate_mode(true)
-            .timeout(50)
-            .buffer_size(32 << 20)
+            .immediate_mode(false)
+            .timeout(TIMEOUT_MS)
+            .buffer_size(LIVE_BUFFER)
             .precision(Precision::Nano)
             .open()
             .map_err(|e| open_error(iface, e))?;
+        // On loopback every packet passes the interface twice, going out and coming in, and
+        // libpcap keeps only the incoming copy (as tcpdump shows). Asking for that direction
+        // lets the kernel skip the other copy (PACKET_IGNORE_OUTGOING) instead of filling
+        // the ring with it: half the kernel's work, and twice the backlog before a drop.
+        if loopback {
+            let _ = cap.direction(pcap::Direction::In);
+            ignore_outgoing(&cap);
+        }
         if let Some(expr) = filter {
             cap.filter(expr, true)
                 .map_err(|e| SourceError::Live(bad_filter(expr, &e)))?;
