@@ -240,7 +240,7 @@ impl FlowTable {
         let id = self.next_id;
         self.next_id += 1;
         self.connections_seen += 1;
-        let (conn, obs) = Connection::start(id, seg, self.config.tracker, reused_from, out);
+        let conn = Connection::new(id, seg, self.config.tracker, reused_from);
         let slot = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -248,13 +248,15 @@ impl FlowTable {
                 self.slots.len() - 1
             }
         };
-        let conn = match self.spare.pop() {
+        let mut conn = match self.spare.pop() {
             Some(mut b) => {
-                *b = conn;
+                let mut old = std::mem::replace(&mut *b, conn);
+                b.adopt_buffers(&mut old);
                 b
             }
             None => Box::new(conn),
         };
+        let obs = conn.begin(seg, out);
         self.slots[slot] = Some(Slot {
             conn,
             key,

@@ -375,6 +375,19 @@ impl Connection {
         reused_from: Option<u64>,
         out: &mut Vec<Event>,
     ) -> (Connection, Observation) {
+        let mut conn = Connection::new(id, seg, config, reused_from);
+        let obs = conn.begin(seg, out);
+        (conn, obs)
+    }
+
+    /// A connection about to see its first segment `seg`, with the roles decided from it
+    /// (nothing observed yet: see [`Connection::begin`]).
+    pub fn new(
+        id: u64,
+        seg: &Segment,
+        config: TrackerConfig,
+        reused_from: Option<u64>,
+    ) -> Connection {
         let f = seg.flags;
         // The SYN's sender is the client; a SYN-ACK's sender, or else the lower port, the server.
         let server_sent_first =
@@ -396,7 +409,7 @@ impl Connection {
         } else {
             (TcpState::Established, TcpState::Established)
         };
-        let mut conn = Connection {
+        Connection {
             id,
             client,
             server,
@@ -429,16 +442,19 @@ impl Connection {
             ),
             end_reason: EndReason::Open,
             config,
-        };
-        let first_side = conn.side_of(seg);
-        if let Some(previous) = reused_from {
-            conn.emit(out, seg.ts, first_side, EventKind::PortReuse { previous });
         }
-        if conn.mid_stream {
-            conn.emit(out, seg.ts, first_side, EventKind::MidStream);
+    }
+
+    /// Observes the first segment of a connection made by [`Connection::new`].
+    pub fn begin(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Observation {
+        let first_side = self.side_of(seg);
+        if let Some(previous) = self.reused_from {
+            self.emit(out, seg.ts, first_side, EventKind::PortReuse { previous });
         }
-        let obs = conn.observe(seg, out);
-        (conn, obs)
+        if self.mid_stream {
+            self.emit(out, seg.ts, first_side, EventKind::MidStream);
+        }
+        self.observe(seg, out)
     }
 
     pub fn side_of(&self, seg: &Segment) -> Side {
@@ -1304,6 +1320,13 @@ impl Connection {
     /// this connection but stragglers.
     pub fn is_closed_or_time_wait(&self) -> bool {
         self.ep.iter().all(|e| e.state.is_closed())
+    }
+
+    /// Takes over the buffers of a finished connection whose box this one now uses.
+    pub fn adopt_buffers(&mut self, old: &mut Connection) {
+        for (e, o) in self.ep.iter_mut().zip(&mut old.ep) {
+            e.analysis.adopt_buffers(&mut o.analysis);
+        }
     }
 
     /// Gives back the memory an open connection needs once both sides are closed (the flow
