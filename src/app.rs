@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
 use crate::event::Event;
-use crate::flow::{FlowConfig, FlowTable, Routed};
-use crate::ingest::{BatchSender, Ingest, IngestCounts, Item, batch_channel};
+use crate::flow::{FlowConfig, FlowKey, FlowTable, Routed};
+use crate::ingest::{BatchReceiver, BatchSender, Ingest, IngestCounts, Item, batch_channel};
 use crate::progress::Progress;
 use crate::render::json::JsonRenderer;
 use crate::render::table::{ConnTable, TableRenderer};
@@ -20,7 +20,7 @@ use crate::source::file::CaptureFile;
 use crate::source::filter::PacketFilter;
 use crate::source::live::LiveCapture;
 use crate::source::{Flow, SourceError};
-use crate::summary::Summary;
+use crate::summary::{Failure, Summary};
 use crate::tcp::Connection;
 use crate::tcp::conn::TrackerConfig;
 use crate::tcp::report::FailOn;
@@ -38,7 +38,9 @@ pub const EXIT_ERROR: u8 = 2;
 /// Everything between a decoded packet and the renderer.
 struct Pipeline {
     table: FlowTable,
-    renderer: Box<dyn Renderer>,
+    renderer: Box<dyn Renderer + Send>,
+    /// This pipeline analyses only the connections of its shard (see [`Shard`]).
+    shard: Option<Shard>,
     summary: Summary,
     events: Vec<Event>,
     /// Connections the renderer has finished with, on their way back to the flow table (their
@@ -78,7 +80,12 @@ impl Pipeline {
                 self.table.advance(ts, &mut self.events);
                 return self.drain();
             }
-            Item::Segment(seg) => seg,
+            Item::Segment(seg) if self.shard.is_none_or(|s| s.owns(&seg)) => seg,
+            // Another shard's segment: only its time counts here, as a tick's would.
+            Item::Segment(seg) => {
+                self.table.advance(seg.ts, &mut self.events);
+                return self.drain();
+            }
         };
         // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
         self.table.advance(seg.ts, &mut self.events);
@@ -145,12 +152,13 @@ impl Pipeline {
                 .map(|k| k.name())
                 .collect();
             if !matched.is_empty() {
-                self.summary.failures.push((
-                    c.id,
-                    c.client.to_string(),
-                    c.server.to_string(),
-                    matched,
-                ));
+                self.summary.failures.push(Failure {
+                    id: c.id,
+                    first_frame: c.first_frame,
+                    client: c.client.to_string(),
+                    server: c.server.to_string(),
+                    kinds: matched,
+                });
             }
             if self.renderer.takes_connections() {
                 self.renderer.connection_owned(c)?;
@@ -172,8 +180,8 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The input is over at `end`.
-    fn finish(&mut self, end: Timestamp) -> io::Result<()> {
+    /// The input is over at `end`: every connection still held is closed out.
+    fn close_out(&mut self, end: Timestamp) -> io::Result<()> {
         // A few connections at a time, each batch written out before the next is retired.
         while self.table.finish_some(end, &mut self.events, 256) {
             self.drain()?;
@@ -184,7 +192,68 @@ impl Pipeline {
         self.summary.evicted = t.evicted;
         self.summary.idle_expired = t.idle_expired;
         self.summary.peak_connections = t.peak_live as u64;
+        Ok(())
+    }
+
+    /// Closes out at `end` and writes what is written at the end (table, summary).
+    fn finish(&mut self, end: Timestamp) -> io::Result<()> {
+        self.close_out(end)?;
+        self.write_end()
+    }
+
+    fn write_end(&mut self) -> io::Result<()> {
+        self.summary.failures.sort_by_key(|f| f.id);
         self.renderer.finish(&self.summary)
+    }
+
+    /// Takes in the counts and the table rows of another shard, closed out.
+    fn absorb(&mut self, mut other: Pipeline) {
+        self.summary.add_shard(&other.summary);
+        if let (Some(mine), Some(theirs)) = (self.renderer.table(), other.renderer.table()) {
+            mine.merge(theirs);
+        }
+    }
+
+    /// After the shards are absorbed: connections numbered as one flow table would have.
+    fn renumber(&mut self) {
+        if let Some(table) = self.renderer.table() {
+            let id_of = table.renumber();
+            for f in &mut self.summary.failures {
+                f.id = id_of(f.first_frame).unwrap_or(f.id);
+            }
+        }
+    }
+
+    /// Runs the items of every batch from `rx` through the analysis, until the input ends or
+    /// the output fails; `connections` counts the connections opened, for the progress line.
+    fn run(&mut self, rx: BatchReceiver, connections: &AtomicU64) {
+        let mut counted = 0;
+        while let Some(batch) = rx.recv() {
+            if !batch.iter().all(|item| self.item(*item)) {
+                break;
+            }
+            rx.give_back(batch);
+            let seen = self.table.connections_seen;
+            connections.fetch_add(seen - counted, Ordering::Relaxed);
+            counted = seen;
+        }
+        // Dropping the receiver here stops a reader still at work (the output failed).
+    }
+}
+
+/// One of `count` analysis threads of a sharded run. Each reads every batch but analyses only
+/// the connections whose 4-tuple hashes to it, so that the threads share no state; every other
+/// segment only moves its clock, so that its deadlines (idle timeouts, TIME_WAIT ends) fall
+/// exactly where one flow table's would.
+#[derive(Clone, Copy, Debug)]
+struct Shard {
+    index: u64,
+    count: u64,
+}
+
+impl Shard {
+    fn owns(&self, seg: &crate::decode::Segment) -> bool {
+        FlowKey::of(seg).spread() % self.count == self.index
     }
 }
 
@@ -219,17 +288,20 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer + Send> {
 }
 
 /// `threaded`: render on a thread of its own (reading files in the text or JSON format).
-fn pipeline(opts: &Options, nanosecond: bool, threaded: bool) -> Pipeline {
+fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shard>) -> Pipeline {
+    // A shard holds its share of the connections.
+    let shards = shard.map_or(1, |s| s.count as usize);
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
         tracker: TrackerConfig { time_wait: tw },
         idle_timeout: Duration::from_secs_f64(opts.idle_timeout),
         handshake_timeout: Duration::from_secs_f64(opts.handshake_timeout),
-        max_connections: opts.max_connections.max(1),
+        max_connections: opts.max_connections.div_ceil(shards).max(1),
         ..FlowConfig::default()
     };
     Pipeline {
         table: FlowTable::new(config),
+        shard,
         renderer: if threaded {
             Box::new(Threaded::new(make_renderer(opts, nanosecond)))
         } else {
@@ -296,7 +368,10 @@ fn conclude(p: &mut Pipeline, read_error: Option<String>) -> ExitCode {
             .summary
             .failures
             .iter()
-            .map(|(id, c, s, kinds)| format!("#{id} {c} → {s} ({})", kinds.join(", ")))
+            .map(|f| {
+                let (id, c, s) = (f.id, &f.client, &f.server);
+                format!("#{id} {c} → {s} ({})", f.kinds.join(", "))
+            })
             .collect();
         eprintln!(
             "tcpscope: --fail-on matched {} connection(s): {}",
@@ -327,38 +402,80 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         Err(e) => return error(e),
     };
     let threaded = !opts.packets && matches!(opts.format, Format::Text | Format::Json);
-    let mut p = pipeline(opts, first.nanosecond(), threaded);
+    let nanosecond = first.nanosecond();
+    let shards = shard_count(opts);
+    let shard = |index| {
+        (shards > 1).then_some(Shard {
+            index,
+            count: shards,
+        })
+    };
+    let mut p = pipeline(opts, nanosecond, threaded, shard(0));
     let connections = Arc::new(AtomicU64::new(0));
-    let (mut tx, rx) = batch_channel(4);
+    let (mut tx, mut rxs) = batch_channel(4, shards as usize);
     let reader = {
         let rest: Vec<String> = paths[1..].to_vec();
         let connections = connections.clone();
         std::thread::spawn(move || read_files(first, rest, &filter_expr, &mut tx, &connections))
     };
-    while let Some(mut batch) = rx.recv() {
-        if !batch.drain(..).all(|item| p.item(item)) {
-            break;
-        }
-        rx.give_back(batch);
-        connections.store(p.table.connections_seen, Ordering::Relaxed);
-    }
-    // Dropping the receiver stops a reader still at work (the output failed).
-    drop(rx);
-    let (counts, read_error) = reader.join().unwrap_or_else(|_| {
+    let helpers: Vec<_> = (1..shards)
+        .zip(rxs.drain(1..))
+        .map(|(index, rx)| {
+            let mut q = pipeline(opts, nanosecond, false, shard(index));
+            let connections = connections.clone();
+            std::thread::spawn(move || {
+                q.run(rx, &connections);
+                q
+            })
+        })
+        .collect();
+    p.run(rxs.pop().expect("one receiver per shard"), &connections);
+    let (counts, mut read_error) = reader.join().unwrap_or_else(|_| {
         (
             IngestCounts::default(),
             Some("the reading thread failed".into()),
         )
     });
     p.summary.add_ingest(&counts);
-    p.summary.read_error = read_error.clone();
     let end = p.summary.last_ts.unwrap_or_default();
+    let mut closed = p.close_out(end);
+    for helper in helpers {
+        match helper.join() {
+            Ok(mut q) => {
+                if let Some(e) = q.output_error.take() {
+                    closed = Err(e);
+                }
+                closed = closed.and(q.close_out(end));
+                p.absorb(q);
+            }
+            Err(_) => read_error = Some("an analysis thread failed".into()),
+        }
+    }
+    if shards > 1 {
+        p.renumber();
+    }
+    p.summary.read_error = read_error.clone();
     if p.output_error.is_none()
-        && let Err(e) = p.finish(end)
+        && let Err(e) = closed.and_then(|()| p.write_end())
     {
         p.output_error = Some(e);
     }
     conclude(&mut p, read_error)
+}
+
+/// How many analysis threads a run of `read` uses. Only the table is sharded: it is written
+/// at the end, in connection order, so the shards' rows merge into exactly what one thread
+/// would have written. Events (text, JSON) come in time order across connections, and each
+/// already has an output thread beside the analysis. A `--max-connections` below the
+/// default keeps one flow table, so that which connection is evicted stays exact.
+fn shard_count(opts: &Options) -> u64 {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let table = opts.format == Format::Table && !opts.packets;
+    if table && cores >= 2 && opts.max_connections >= FlowConfig::default().max_connections {
+        2
+    } else {
+        1
+    }
 }
 
 /// The reading thread: every file in turn through the filter and the decoder, in batches to
@@ -454,12 +571,12 @@ fn run_live(
             format!(" ({expr})")
         }
     );
-    let mut p = pipeline(opts, true, false);
+    let mut p = pipeline(opts, true, false, None);
     p.live = true;
     // The capture runs on its own thread, decoding into batches, so that the analysis and the
     // output never make the kernel wait (and drop). A batch goes over when full, and when a
     // few milliseconds have passed, so events still show as they happen.
-    let (mut tx, rx) = batch_channel(64);
+    let (mut tx, mut rxs) = batch_channel(64, 1);
     let capture = std::thread::spawn(move || {
         let mut ingest = Ingest::new(None);
         let mut last_send = Instant::now();
@@ -481,14 +598,10 @@ fn run_live(
         tx.send();
         (r, cap.stats(), ingest.counts)
     });
-    while let Some(mut batch) = rx.recv() {
-        if !batch.drain(..).all(|item| p.item(item)) {
-            stop();
-            break;
-        }
-        rx.give_back(batch);
+    p.run(rxs.pop().expect("one receiver"), &AtomicU64::new(0));
+    if p.output_error.is_some() {
+        stop();
     }
-    drop(rx);
     let (r, stats, counts) = capture.join().unwrap_or_else(|_| {
         (
             Err(SourceError::Live("the capture thread failed".into())),

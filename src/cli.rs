@@ -48,7 +48,8 @@ pub struct Options {
     #[arg(long, value_name = "SECONDS", default_value_t = 60.0, global = true)]
     pub time_wait: f64,
 
-    /// Exit 1 if a connection shows any of these (comma-separated); the matches are listed
+    /// Exit 1 if a connection shows any of these (comma-separated); the matches are listed, in
+    /// connection order
     #[arg(
         long,
         value_enum,

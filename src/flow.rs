@@ -58,6 +58,21 @@ impl FlowKey {
     }
 }
 
+impl FlowKey {
+    /// A well-mixed number from the key, the same for both directions (the key is ordered),
+    /// for spreading connections over the shards of a sharded run.
+    pub fn spread(&self) -> u64 {
+        let fold = |(ip, port): (u128, u16)| (ip as u64) ^ ((ip >> 64) as u64) ^ u64::from(port);
+        let mut h = fold(self.lo) ^ fold(self.hi).rotate_left(29);
+        // MurmurHash3's 64-bit finaliser: every input bit reaches every output bit.
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xff51_afd7_ed55_8ccd);
+        h ^= h >> 33;
+        h = h.wrapping_mul(0xc4ce_b9fe_1a85_ec53);
+        h ^ (h >> 33)
+    }
+}
+
 #[derive(Clone, Copy, Debug)]
 pub struct FlowConfig {
     pub tracker: TrackerConfig,
@@ -587,6 +602,21 @@ mod tests {
             c[0].states(),
             [TcpState::Established, TcpState::Established]
         );
+    }
+
+    #[test]
+    fn shards_split_connections_evenly_and_both_directions_alike() {
+        let mut odd = 0;
+        for port in 40_000u16..42_000 {
+            let mut out = seg(true, S, 1, 0, 0.0);
+            out.src.set_port(port);
+            let mut back = seg(false, S | A, 1, 2, 0.0);
+            back.dst.set_port(port);
+            let spread = FlowKey::of(&out).spread();
+            assert_eq!(spread, FlowKey::of(&back).spread());
+            odd += spread % 2;
+        }
+        assert!((900..1100).contains(&odd), "{odd} of 2000 in one shard");
     }
 
     #[test]

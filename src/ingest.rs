@@ -4,6 +4,7 @@
 //! earlier ones on the other core, and a batch crosses between the threads in one hand-over
 //! instead of one per packet.
 
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use crate::decode::{Decoder, Segment, Skip};
@@ -89,33 +90,41 @@ impl Ingest {
 /// enough that a batch stays in the cache between the two threads.
 pub const BATCH: usize = 1024;
 
-/// The sending end: fills batches and hands them to the analysis thread, reusing the ones it
-/// gives back.
+/// The sending end: fills batches and hands each to every receiver (one analysis thread, or
+/// each shard of a sharded one), reusing the batches they give back.
 pub struct BatchSender {
     batch: Vec<Item>,
-    tx: SyncSender<Vec<Item>>,
+    txs: Vec<SyncSender<Arc<Vec<Item>>>>,
     returned: Receiver<Vec<Item>>,
 }
 
-/// The receiving end: yields full batches and gives the emptied ones back.
+/// A receiving end: yields batches, shared with the other receivers, and gives them back.
 pub struct BatchReceiver {
-    rx: Receiver<Vec<Item>>,
+    rx: Receiver<Arc<Vec<Item>>>,
     give_back: Sender<Vec<Item>>,
 }
 
-/// A bounded hand-over of batches: the sender waits when `depth` batches are in flight, so a
-/// fast reader cannot run ahead of the analysis by more than that.
-pub fn batch_channel(depth: usize) -> (BatchSender, BatchReceiver) {
-    let (tx, rx) = sync_channel(depth);
+/// A bounded hand-over of batches to `receivers` threads that each see every batch: the
+/// sender waits when `depth` batches are in flight to one of them, so a fast reader cannot
+/// run ahead of the analysis by more than that.
+pub fn batch_channel(depth: usize, receivers: usize) -> (BatchSender, Vec<BatchReceiver>) {
     let (give_back, returned) = channel();
-    (
-        BatchSender {
-            batch: Vec::with_capacity(BATCH),
-            tx,
-            returned,
-        },
-        BatchReceiver { rx, give_back },
-    )
+    let (txs, rxs) = (0..receivers.max(1))
+        .map(|_| {
+            let (tx, rx) = sync_channel(depth);
+            let receiver = BatchReceiver {
+                rx,
+                give_back: give_back.clone(),
+            };
+            (tx, receiver)
+        })
+        .unzip();
+    let sender = BatchSender {
+        batch: Vec::with_capacity(BATCH),
+        txs,
+        returned,
+    };
+    (sender, rxs)
 }
 
 impl BatchSender {
@@ -143,24 +152,28 @@ impl BatchSender {
             .returned
             .try_recv()
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
-        let full = std::mem::replace(&mut self.batch, fresh);
-        match self.tx.send(full) {
-            Ok(()) => Flow::Continue,
-            Err(_) => Flow::Stop,
+        let full = Arc::new(std::mem::replace(&mut self.batch, fresh));
+        for tx in &self.txs {
+            if tx.send(full.clone()).is_err() {
+                return Flow::Stop;
+            }
         }
+        Flow::Continue
     }
 }
 
 impl BatchReceiver {
     /// The next batch; None once the sender is gone and every batch is taken.
-    pub fn recv(&self) -> Option<Vec<Item>> {
+    pub fn recv(&self) -> Option<Arc<Vec<Item>>> {
         self.rx.recv().ok()
     }
 
-    /// Gives an emptied batch back for reuse.
-    pub fn give_back(&self, mut batch: Vec<Item>) {
-        batch.clear();
-        let _ = self.give_back.send(batch);
+    /// Done with a batch: the last receiver to say so gives it back for reuse.
+    pub fn give_back(&self, batch: Arc<Vec<Item>>) {
+        if let Some(mut batch) = Arc::into_inner(batch) {
+            batch.clear();
+            let _ = self.give_back.send(batch);
+        }
     }
 }
 
@@ -200,27 +213,38 @@ mod tests {
     }
 
     #[test]
-    fn batches_arrive_in_order_and_come_back_for_reuse() {
-        let (mut tx, rx) = batch_channel(2);
+    fn every_receiver_sees_every_batch_in_order_and_batches_come_back() {
+        let (mut tx, rxs) = batch_channel(2, 2);
+        let total = BATCH as u64 * 3 + 7;
         let reader = std::thread::spawn(move || {
-            for i in 0..(BATCH as u64 * 3 + 7) {
+            for i in 0..total {
                 tx.batch().push(Item::Tick(Timestamp(i)));
                 assert_eq!(tx.send_if_full(), Flow::Continue);
             }
             tx.send()
         });
-        let mut next = 0;
-        while let Some(batch) = rx.recv() {
-            for item in &batch {
-                let Item::Tick(Timestamp(t)) = item else {
-                    panic!("only ticks were sent")
-                };
-                assert_eq!(*t, next);
-                next += 1;
-            }
-            rx.give_back(batch);
+        let consumers: Vec<_> = rxs
+            .into_iter()
+            .map(|rx| {
+                std::thread::spawn(move || {
+                    let mut next = 0;
+                    while let Some(batch) = rx.recv() {
+                        for item in batch.iter() {
+                            let Item::Tick(Timestamp(t)) = item else {
+                                panic!("only ticks were sent")
+                            };
+                            assert_eq!(*t, next);
+                            next += 1;
+                        }
+                        rx.give_back(batch);
+                    }
+                    next
+                })
+            })
+            .collect();
+        for c in consumers {
+            assert_eq!(c.join().unwrap(), total);
         }
-        assert_eq!(next, BATCH as u64 * 3 + 7);
         assert_eq!(reader.join().unwrap(), Flow::Continue);
     }
 }

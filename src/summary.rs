@@ -41,8 +41,19 @@ pub struct Summary {
     pub live: Option<CaptureStats>,
     /// The reason reading stopped early, if it did.
     pub read_error: Option<String>,
-    /// `--fail-on` matches: (connection id, client, server, kinds).
-    pub failures: Vec<(u64, String, String, Vec<&'static str>)>,
+    /// `--fail-on` matches, in order of connection id.
+    pub failures: Vec<Failure>,
+}
+
+/// A connection that matched `--fail-on`.
+#[derive(Clone, Debug)]
+pub struct Failure {
+    pub id: u64,
+    /// The frame that opened the connection (what orders connections across shards).
+    pub first_frame: u64,
+    pub client: String,
+    pub server: String,
+    pub kinds: Vec<&'static str>,
 }
 
 pub const HANDSHAKES: [HandshakeStatus; 5] = [
@@ -91,6 +102,31 @@ impl Summary {
 
     pub fn undecodable(&self) -> u64 {
         self.skipped.iter().sum()
+    }
+
+    /// Adds the connection counts of another shard of the same run (the packet counts come
+    /// from the reading stage, once). The peak becomes the sum of the shards' peaks: an upper
+    /// bound, since they need not peak at once. Failures keep their shard's ids until the
+    /// caller renumbers them.
+    pub fn add_shard(&mut self, other: &Summary) {
+        self.connections += other.connections;
+        for (a, b) in self.handshakes.iter_mut().zip(other.handshakes) {
+            *a += b;
+        }
+        for (a, b) in self.closes.iter_mut().zip(other.closes) {
+            *a += b;
+        }
+        for (a, b) in self.analysis.iter_mut().zip(other.analysis) {
+            *a += b;
+        }
+        self.resets += other.resets;
+        self.retransmissions += other.retransmissions;
+        self.port_reuses += other.port_reuses;
+        self.late_segments += other.late_segments;
+        self.evicted += other.evicted;
+        self.idle_expired += other.idle_expired;
+        self.peak_connections += other.peak_connections;
+        self.failures.extend(other.failures.iter().cloned());
     }
 
     /// Adds a connection that has been closed out.

@@ -622,3 +622,109 @@ fn table_format_has_one_row_per_connection() {
         "no timeline in the table format"
     );
 }
+
+// --- The sharded table ------------------------------------------------------------------------
+
+/// The table of a run is made by two analysis threads, each holding the connections whose
+/// 4-tuple hashes to it, and merged at the end. Read the 20 real Linux connections of
+/// fixtures/linux as one capture: the table lists each once, numbered in the order they opened
+/// (file by file, as FACTS.tsv lists them), exactly as one flow table does (a cap below the
+/// default keeps one).
+#[test]
+fn the_sharded_table_is_the_single_table() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux");
+    let facts = std::fs::read_to_string(dir.join("FACTS.tsv")).unwrap();
+    let mut files: Vec<&str> = facts
+        .lines()
+        .skip(1)
+        .map(|l| l.split('\t').next().unwrap())
+        .collect();
+    files.dedup();
+    let expected: Vec<(String, String)> = files
+        .iter()
+        .flat_map(|f| {
+            facts
+                .lines()
+                .skip(1)
+                .filter(move |l| l.starts_with(&format!("{f}\t")))
+                .map(|l| {
+                    let cols: Vec<&str> = l.split('\t').collect();
+                    (cols[2].to_string(), cols[3].to_string())
+                })
+        })
+        .collect();
+    assert_eq!(expected.len(), 20);
+    let run = |extra: &[&str]| {
+        let out = tcpscope()
+            .args(["--format", "table", "--fail-on", "reset,refused"])
+            .args(extra)
+            .arg("read")
+            .args(files.iter().map(|f| dir.join(f)))
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        (
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let (sharded, sharded_err) = run(&[]);
+    let (single, single_err) = run(&["--max-connections", "999999"]);
+    assert_eq!(sharded, single);
+    assert_eq!(sharded_err, single_err);
+    // Rows: "│ id ┆ client ┆ server ┆ …".
+    let rows: Vec<(u64, String, String)> = sharded
+        .lines()
+        .filter(|l| l.starts_with('│'))
+        .map(|l| {
+            l.trim_matches('│')
+                .split('┆')
+                .map(str::trim)
+                .collect::<Vec<&str>>()
+        })
+        .filter(|cells| cells[0] != "#")
+        .map(|cells| {
+            (
+                cells[0].parse().unwrap(),
+                cells[1].to_string(),
+                cells[2].to_string(),
+            )
+        })
+        .collect();
+    let ids: Vec<u64> = rows.iter().map(|r| r.0).collect();
+    assert_eq!(ids, (1..=20).collect::<Vec<u64>>());
+    let pairs: Vec<(String, String)> = rows.into_iter().map(|r| (r.1, r.2)).collect();
+    assert_eq!(pairs, expected);
+    // The connections closed by a reset or refused (FACTS column close), named in connection
+    // order.
+    let reset_ids: Vec<String> = (0..expected.len())
+        .filter(|&i| {
+            let close = files_row(&facts, &files, i).split('\t').nth(5);
+            matches!(close, Some("reset" | "refused"))
+        })
+        .map(|i| format!("#{}", i + 1))
+        .collect();
+    assert_eq!(reset_ids, ["#5", "#7", "#8", "#19"]);
+    // "tcpscope: --fail-on matched N connection(s): #3 a → b (reset); #7 …"
+    let list = sharded_err.split_once("connection(s): ").unwrap().1;
+    let named: Vec<&str> = list
+        .split("; ")
+        .map(|part| part.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(named, reset_ids);
+}
+
+/// The FACTS.tsv line of the `i`-th connection in reading order.
+fn files_row<'a>(facts: &'a str, files: &[&str], i: usize) -> &'a str {
+    files
+        .iter()
+        .flat_map(|f| {
+            facts
+                .lines()
+                .skip(1)
+                .filter(move |l| l.starts_with(&format!("{f}\t")))
+        })
+        .nth(i)
+        .unwrap()
+}

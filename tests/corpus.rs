@@ -185,3 +185,55 @@ fn zeek_baselines_agree_on_conn_state_and_history() {
     );
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The table is made by two analysis threads merged at the end (see `app::shard_count`); on
+/// every capture it must be what one flow table makes (a cap below the default keeps one),
+/// with every connection of the JSON output in it once.
+#[test]
+fn the_sharded_table_is_the_single_table_on_every_capture() {
+    let Some(dir) = corpus() else {
+        eprintln!("corpus check skipped on request (TCPSCOPE_CORPUS=skip)");
+        return;
+    };
+    let table = |path: &std::path::Path, extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tcpscope"))
+            .args(["--format", "table"])
+            .args(extra)
+            .arg("read")
+            .arg(path)
+            .output()
+            .unwrap()
+    };
+    let mut problems = Vec::new();
+    let mut connections = 0;
+    for e in manifest(&dir) {
+        let path = dir.join(&e.file);
+        let sharded = table(&path, &[]);
+        let single = table(&path, &["--max-connections", "999999"]);
+        if sharded.stdout != single.stdout
+            || sharded.stderr != single.stderr
+            || sharded.status.code() != single.status.code()
+        {
+            problems.push(format!("{}: the sharded table differs", e.file));
+        }
+        let (_, _, conns, _) = run(&path);
+        let text = String::from_utf8_lossy(&sharded.stdout);
+        let counted = text
+            .lines()
+            .find_map(|l| l.split(", ").find_map(|p| p.strip_suffix(" connections")))
+            .or_else(|| text.contains(", 1 connection\n").then_some("1"))
+            .map_or(0, |n| n.parse::<usize>().unwrap());
+        if counted != conns {
+            problems.push(format!(
+                "{}: table counts {counted}, JSON has {conns}",
+                e.file
+            ));
+        }
+        connections += conns;
+    }
+    assert!(
+        connections > 2_000,
+        "the corpus holds thousands of connections"
+    );
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

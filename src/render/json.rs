@@ -323,8 +323,8 @@ pub fn summary_value(s: &Summary) -> Value {
             "received": l.received, "dropped": l.dropped, "if_dropped": l.if_dropped,
         })),
         "error": s.read_error,
-        "fail_on": s.failures.iter().map(|(id, c, sv, kinds)| json!({
-            "conn": id, "client": c, "server": sv, "matched": kinds,
+        "fail_on": s.failures.iter().map(|f| json!({
+            "conn": f.id, "client": f.client, "server": f.server, "matched": f.kinds,
         })).collect::<Vec<_>>(),
     })
 }

@@ -59,6 +59,11 @@ pub trait Renderer {
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Connections a renderer on another thread is done with, handed back to be reused.
     fn take_spent(&mut self, _connections: &mut Vec<Box<Connection>>) {}
+    /// The connection table, for a renderer that keeps one and prints it at the end (a
+    /// sharded run merges the shards' tables into one).
+    fn table(&mut self) -> Option<&mut table::ConnTable> {
+        None
+    }
     /// Push buffered output out now (live capture shows events as they happen).
     fn flush(&mut self) -> io::Result<()>;
 }

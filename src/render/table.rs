@@ -36,6 +36,7 @@ const HEADER: [&str; 15] = [
 /// the table is printed (a few hundred bytes per connection, not its strings).
 struct Row {
     id: u64,
+    first_frame: u64,
     client: std::net::SocketAddr,
     server: std::net::SocketAddr,
     inferred: bool,
@@ -92,6 +93,7 @@ impl ConnTable {
         }
         self.rows.push(Row {
             id: c.id,
+            first_frame: c.first_frame,
             client: c.client,
             server: c.server,
             inferred: c.roles == crate::tcp::conn::Roles::Inferred,
@@ -113,6 +115,27 @@ impl ConnTable {
             states: [cl.state, sv.state],
             analysis,
         });
+    }
+
+    /// Takes the rows of another shard of the same run; their ids are the shard's own until
+    /// [`ConnTable::renumber`].
+    pub fn merge(&mut self, other: &mut ConnTable) {
+        self.rows.append(&mut other.rows);
+    }
+
+    /// Numbers the connections 1, 2, … in the order of the frames that opened them, as one
+    /// flow table would have, and returns a lookup from that frame to the id.
+    pub fn renumber(&mut self) -> impl Fn(u64) -> Option<u64> + '_ {
+        self.rows.sort_unstable_by_key(|r| r.first_frame);
+        for (i, r) in self.rows.iter_mut().enumerate() {
+            r.id = i as u64 + 1;
+        }
+        |frame| {
+            self.rows
+                .binary_search_by_key(&frame, |r| r.first_frame)
+                .ok()
+                .map(|i| i as u64 + 1)
+        }
     }
 
     /// The row's cells, in the order of `HEADER`.
@@ -421,6 +444,9 @@ impl<W: Write> Renderer for TableRenderer<W> {
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
         self.table.add(c);
         Ok(())
+    }
+    fn table(&mut self) -> Option<&mut ConnTable> {
+        Some(&mut self.table)
     }
     fn finish(&mut self, s: &Summary) -> io::Result<()> {
         self.table.write_table(&mut self.out)?;

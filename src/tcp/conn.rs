@@ -332,6 +332,9 @@ pub struct Observation {
 #[derive(Clone, Debug)]
 pub struct Connection {
     pub id: u64,
+    /// The frame of the segment that opened it: ids follow this order, and a sharded run
+    /// numbers its connections by it.
+    pub first_frame: u64,
     pub client: SocketAddr,
     pub server: SocketAddr,
     pub roles: Roles,
@@ -411,6 +414,7 @@ impl Connection {
         };
         Connection {
             id,
+            first_frame: seg.frame,
             client,
             server,
             roles,
