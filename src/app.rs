@@ -293,7 +293,10 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
     let shards = shard.map_or(1, |s| s.count as usize);
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
-        tracker: TrackerConfig { time_wait: tw },
+        tracker: TrackerConfig {
+            time_wait: tw,
+            zeek: matches!(opts.format, Format::Json | Format::Zeek),
+        },
         idle_timeout: Duration::from_secs_f64(opts.idle_timeout),
         handshake_timeout: Duration::from_secs_f64(opts.handshake_timeout),
         max_connections: opts.max_connections.div_ceil(shards).max(1),

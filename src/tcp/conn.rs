@@ -306,12 +306,16 @@ impl Endpoint {
 pub struct TrackerConfig {
     /// How long an endpoint stays in TIME_WAIT (`--time-wait`).
     pub time_wait: Duration,
+    /// Keep Zeek's model of the connection (conn_state, history): only the JSON and Zeek
+    /// outputs show it, and the others save its work on every segment.
+    pub zeek: bool,
 }
 
 impl Default for TrackerConfig {
     fn default() -> Self {
         TrackerConfig {
             time_wait: Duration(60 * Timestamp::NANOS_PER_SEC),
+            zeek: true,
         }
     }
 }
@@ -554,7 +558,9 @@ impl Connection {
         let x = self.side_of(seg);
         let y = x.peer();
         let ts = seg.ts;
-        self.zeek.observe(seg, x);
+        if self.config.zeek {
+            self.zeek.observe(seg, x);
+        }
         if ts > self.last_ts {
             self.last_ts = ts;
         }
