@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use crate::cli::{Cli, ColorChoice, Command, Options, split_inputs};
 use crate::event::Event;
-use crate::flow::{FlowConfig, FlowKey, FlowTable, Routed};
+use crate::flow::{FlowConfig, FlowTable, Routed};
 use crate::ingest::{BatchReceiver, BatchSender, Ingest, IngestCounts, Item, batch_channel};
 use crate::progress::Progress;
 use crate::render::json::JsonRenderer;
@@ -70,6 +70,22 @@ impl Pipeline {
         true
     }
 
+    /// The same as `item`, but another shard's segment costs only a clock check here (a
+    /// shard sees every item, and most are another shard's).
+    #[inline]
+    fn item_ref(&mut self, item: &Item) -> bool {
+        match (item, self.shard) {
+            (Item::Segment(seg, spread), Some(shard)) if !shard.owns(*spread) => {
+                self.table.advance(seg.ts, &mut self.events);
+                if self.events.is_empty() && !self.table.has_retired() {
+                    return true;
+                }
+                self.item(Item::Tick(seg.ts))
+            }
+            _ => self.item(*item),
+        }
+    }
+
     fn analyse(&mut self, item: Item) -> io::Result<()> {
         let seg = match item {
             Item::Start(first) => {
@@ -80,9 +96,9 @@ impl Pipeline {
                 self.table.advance(ts, &mut self.events);
                 return self.drain();
             }
-            Item::Segment(seg) if self.shard.is_none_or(|s| s.owns(&seg)) => seg,
+            Item::Segment(seg, spread) if self.shard.is_none_or(|s| s.owns(spread)) => seg,
             // Another shard's segment: only its time counts here, as a tick's would.
-            Item::Segment(seg) => {
+            Item::Segment(seg, _) => {
                 self.table.advance(seg.ts, &mut self.events);
                 return self.drain();
             }
@@ -229,7 +245,7 @@ impl Pipeline {
     fn run(&mut self, rx: BatchReceiver, connections: &AtomicU64) {
         let mut counted = 0;
         while let Some(batch) = rx.recv() {
-            if !batch.iter().all(|item| self.item(*item)) {
+            if !batch.iter().all(|item| self.item_ref(item)) {
                 break;
             }
             rx.give_back(batch);
@@ -252,8 +268,9 @@ struct Shard {
 }
 
 impl Shard {
-    fn owns(&self, seg: &crate::decode::Segment) -> bool {
-        FlowKey::of(seg).spread() % self.count == self.index
+    /// Is the connection whose 4-tuple spreads to `spread` this shard's?
+    fn owns(&self, spread: u64) -> bool {
+        spread % self.count == self.index
     }
 }
 

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 
 use crate::decode::{Decoder, Segment, Skip};
+use crate::flow::FlowKey;
 use crate::source::filter::PacketFilter;
 use crate::source::{Flow, RawPacket};
 use crate::time::Timestamp;
@@ -18,8 +19,9 @@ pub enum Item {
     /// The capture's first packet (filtered or not) was at this time: the origin of
     /// `--time relative`. Comes before any other item.
     Start(Timestamp),
-    /// A TCP segment.
-    Segment(Segment),
+    /// A TCP segment, and [`FlowKey::spread`] of its 4-tuple (computed here, once, since
+    /// every shard of a sharded analysis asks whether the segment is its own).
+    Segment(Segment, u64),
     /// A packet that passed the filter but holds no TCP segment to analyse: its time still
     /// brings deadlines (TIME_WAIT expiries) due, as any packet's does.
     Tick(Timestamp),
@@ -75,7 +77,7 @@ impl Ingest {
         match self.decoder.decode(p.link, p.data, p.ts, c.packets) {
             Ok(seg) => {
                 c.tcp_segments += 1;
-                out.push(Item::Segment(seg));
+                out.push(Item::Segment(seg, FlowKey::of(&seg).spread()));
             }
             Err(skip) => {
                 c.skipped[skip.index()] += 1;
