@@ -21,7 +21,7 @@ use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::{DirAnalysis, Flags};
 use crate::tcp::conn::{Connection, Observation, Side, TimeWait, TimeWaitEnd};
 use crate::tcp::report;
-use crate::time::{Duration, Timestamp};
+use crate::time::Timestamp;
 
 pub const SCHEMA: u32 = 1;
 
@@ -41,10 +41,6 @@ impl<W: Write> JsonRenderer<W> {
 
 fn ts(t: Timestamp) -> String {
     t.rfc3339().to_string()
-}
-
-fn secs(d: Duration) -> f64 {
-    d.as_secs_f64()
 }
 
 fn states(j: &mut JsonBuf, k: &str, s: [crate::tcp::TcpState; 2]) {
@@ -74,11 +70,11 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             since_first,
         } => {
             j.num("attempt", *attempt)
-                .float("gap_s", secs(*gap))
-                .float("since_first_s", secs(*since_first));
+                .secs("gap_s", *gap)
+                .secs("since_first_s", *since_first);
         }
         EventKind::HandshakeComplete { rtt } => {
-            j.opt_float("rtt_s", rtt.map(secs));
+            j.opt_secs("rtt_s", *rtt);
         }
         EventKind::Fin {
             data_bytes,
@@ -95,7 +91,7 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             ack_was_lost,
         } => {
             j.num("attempt", *attempt)
-                .float("gap_s", secs(*gap))
+                .secs("gap_s", *gap)
                 .bool("ack_was_lost", *ack_was_lost);
         }
         EventKind::DataRetransmission {
@@ -107,7 +103,7 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             j.num("seq", *rel_seq)
                 .num("len", *len)
                 .str("retransmission_kind", kind)
-                .opt_float("since_original_s", since_original.map(secs));
+                .opt_secs("since_original_s", *since_original);
         }
         EventKind::Reset {
             sender_state,
@@ -128,14 +124,13 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             j.num("new_conn", *new_conn);
         }
         EventKind::StillOpen { state, for_ } => {
-            j.str("state_name", state.name())
-                .float("for_s", secs(*for_));
+            j.str("state_name", state.name()).secs("for_s", *for_);
         }
         EventKind::Ignored { reason } => {
             j.str("reason", reason);
         }
         EventKind::IdleTimeout { idle } | EventKind::Evicted { idle } => {
-            j.float("idle_s", secs(*idle));
+            j.secs("idle_s", *idle);
         }
         EventKind::MidStream
         | EventKind::SimultaneousOpen
@@ -156,9 +151,9 @@ fn direction_analysis(j: &mut JsonBuf, k: &str, a: &DirAnalysis) {
     j.close()
         .open("rtt")
         .num("samples", a.rtt_count)
-        .opt_float("min_s", a.rtt_min.map(secs))
-        .opt_float("median_s", a.rtt_median().map(secs))
-        .opt_float("max_s", a.rtt_max.map(secs))
+        .opt_secs("min_s", a.rtt_min)
+        .opt_secs("median_s", a.rtt_median())
+        .opt_secs("max_s", a.rtt_max)
         .close()
         .bool("window_scale_known", a.window_scale_known())
         .close();
@@ -208,12 +203,12 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         .str("roles", report::roles_name(c.roles))
         .ts("first_ts", c.first_ts)
         .ts("last_ts", c.last_ts)
-        .float("duration_s", secs(report::duration(c)));
+        .secs("duration_s", report::duration(c));
     j.open("handshake")
         .str("status", report::handshake_status(c).name())
-        .opt_float("rtt_s", c.handshake_rtt.map(secs))
-        .opt_float("syn_to_synack_s", c.handshake_halves.map(|h| secs(h.0)))
-        .opt_float("synack_to_ack_s", c.handshake_halves.map(|h| secs(h.1)))
+        .opt_secs("rtt_s", c.handshake_rtt)
+        .opt_secs("syn_to_synack_s", c.handshake_halves.map(|h| h.0))
+        .opt_secs("synack_to_ack_s", c.handshake_halves.map(|h| h.1))
         .num("syn_retransmissions", r.syn)
         .num("synack_retransmissions", r.syn_ack)
         .bool("simultaneous_open", c.simultaneous_open)
@@ -267,7 +262,7 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     j.open("analysis");
     direction_analysis(j, "client", &cl.analysis);
     direction_analysis(j, "server", &sv.analysis);
-    j.opt_float("irtt_s", c.irtt.map(secs)).close();
+    j.opt_secs("irtt_s", c.irtt).close();
     per_side(j, "rsts", cl.rsts, sv.rsts);
     j.str("end", c.end_reason.name());
 }
@@ -369,10 +364,10 @@ impl<W: Write> Renderer for JsonRenderer<W> {
                 .close();
         }
         if let Some(d) = a.since_original {
-            j.float("rto_s", secs(d));
+            j.secs("rto_s", d);
         }
         if let Some(d) = a.ack_rtt {
-            j.float("ack_rtt_s", secs(d));
+            j.secs("ack_rtt_s", d);
         }
         states(j, "state", c.states());
         self.out.write_all(j.finish())

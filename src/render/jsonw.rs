@@ -6,6 +6,8 @@
 
 use std::fmt::{self, Display, Write as _};
 
+use crate::time::Duration;
+
 /// Appends one JSON value (usually an object) to a byte buffer.
 pub struct JsonBuf {
     buf: Vec<u8>,
@@ -163,6 +165,41 @@ impl JsonBuf {
         }
     }
 
+    /// A duration in seconds, as the float `d.as_secs_f64()` prints (`0.031641`, `2`), but
+    /// written from the integer nanoseconds: the decimal with the trailing zeros dropped is
+    /// that float's shortest form while a float step is under a nanosecond, that is below
+    /// 2^22 s (48 days); longer spans go through the float.
+    pub fn secs(&mut self, k: &str, d: Duration) -> &mut Self {
+        const NANOS: u64 = 1_000_000_000;
+        if d.0 >= (1 << 22) * NANOS {
+            return self.float(k, d.as_secs_f64());
+        }
+        self.key(k);
+        self.buf
+            .extend_from_slice(itoa::Buffer::new().format(d.0 / NANOS).as_bytes());
+        let mut frac = d.0 % NANOS;
+        if frac > 0 {
+            let mut digits = 9;
+            while frac % 10 == 0 {
+                frac /= 10;
+                digits -= 1;
+            }
+            self.buf.push(b'.');
+            let text = itoa::Buffer::new().format(frac).len();
+            self.buf.extend(std::iter::repeat_n(b'0', digits - text));
+            self.buf
+                .extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
+        }
+        self
+    }
+
+    pub fn opt_secs(&mut self, k: &str, d: Option<Duration>) -> &mut Self {
+        match d {
+            Some(d) => self.secs(k, d),
+            None => self.null(k),
+        }
+    }
+
     pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
         self.key(k);
         self.buf
@@ -231,5 +268,45 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["inner"]["q"], "a\"b\\c\n");
+    }
+
+    /// `secs` prints what the float path prints, digit for digit.
+    #[test]
+    fn seconds_from_integers_match_the_float() {
+        let mut cases = vec![
+            0u64,
+            1,
+            7,
+            10,
+            999,
+            1_000,
+            31_641_000,
+            1_000_000_000,
+            2_050_000_000,
+        ];
+        cases.extend([
+            119_999_999_999,
+            86_400_000_000_123,
+            (1 << 22) * 1_000_000_000 - 1,
+        ]);
+        // A spread of values of every size (a fixed linear congruential walk).
+        let mut x: u64 = 12_345;
+        for _ in 0..100_000 {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            let bits = 1 + (x >> 58) % 52; // 1..=52 bits
+            cases.push((x >> 3) & ((1u64 << bits) - 1));
+        }
+        for ns in cases {
+            let d = Duration(ns);
+            let mut a = JsonBuf::default();
+            a.begin();
+            a.secs("s", d);
+            let mut b = JsonBuf::default();
+            b.begin();
+            b.float("s", d.as_secs_f64());
+            assert_eq!(a.finish(), b.finish(), "{ns} ns");
+        }
     }
 }
