@@ -175,6 +175,44 @@ impl Timestamp {
         push_calendar(out, self, 0, 9, b'T');
         out.push(b'Z');
     }
+
+    /// The same, with the calendar part taken from `cache` when the second is the last one's.
+    pub fn push_rfc3339_cached(self, out: &mut Vec<u8>, cache: &mut SecondCache) {
+        cache.push(out, self, b'T', |_| 0);
+        push_fraction(out, self.subsec_nanos(), 9);
+        out.push(b'Z');
+    }
+}
+
+/// The calendar part (`YYYY-MM-DD HH:MM:SS`) of the last second formatted. A timeline prints
+/// a timestamp per line, consecutive lines mostly share their second, and the calendar
+/// arithmetic (and, for local time, the time zone lookup) is most of a timestamp's cost.
+#[derive(Clone, Debug, Default)]
+pub struct SecondCache {
+    /// The UTC second and the separator of `text`.
+    key: Option<(u64, u8)>,
+    text: Vec<u8>,
+}
+
+impl SecondCache {
+    /// Appends the calendar part of `ts`, shifted by `offset(ts)` seconds (the local time
+    /// zone's offset, or none): computed only when the second changes.
+    fn push(
+        &mut self,
+        out: &mut Vec<u8>,
+        ts: Timestamp,
+        sep: u8,
+        offset: impl Fn(Timestamp) -> i64,
+    ) {
+        let key = (ts.secs(), sep);
+        if self.key != Some(key) {
+            self.text.clear();
+            let whole = Timestamp::from_secs_nanos(ts.secs(), 0);
+            push_calendar(&mut self.text, whole, offset(whole), 0, sep);
+            self.key = Some(key);
+        }
+        out.extend_from_slice(&self.text);
+    }
 }
 
 /// Display adapter for [`Timestamp::rfc3339`].
@@ -272,6 +310,17 @@ impl TimeFormatter {
         }
     }
 
+    /// The same as [`TimeFormatter::push`], with calendar parts reused from `cache` (one
+    /// cache per formatter: a cache does not know the style it was filled in).
+    pub fn push_cached(&self, buf: &mut Vec<u8>, ts: Timestamp, cache: &mut SecondCache) {
+        match self.format {
+            TimeFormat::Utc => cache.push(buf, ts, b' ', |_| 0),
+            TimeFormat::Local => cache.push(buf, ts, b' ', local_offset_secs),
+            TimeFormat::Epoch | TimeFormat::Relative => return self.push(buf, ts),
+        }
+        push_fraction(buf, ts.subsec_nanos(), self.digits);
+    }
+
     /// The same as [`TimeFormatter::write`], into a `String` (for tables, which are built once).
     pub fn to_string(&self, ts: Timestamp) -> String {
         let mut v = Vec::with_capacity(32);
@@ -307,6 +356,39 @@ mod tests {
             Timestamp(0).rfc3339().to_string(),
             "1970-01-01T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn cached_calendar_parts_print_what_uncached_ones_do() {
+        let stamps = [
+            Timestamp::from_secs_nanos(1_767_225_600, 1),
+            Timestamp::from_secs_nanos(1_767_225_600, 999_999_999),
+            Timestamp::from_secs_nanos(1_767_225_601, 0),
+            Timestamp::from_secs_nanos(1_767_225_599, 500), // back in time
+            Timestamp::from_secs_nanos(1_709_251_199, 42),  // 2024-02-29 23:59:59
+            Timestamp::from_secs_nanos(1_709_251_200, 42),
+        ];
+        let mut cache = SecondCache::default();
+        for ts in stamps {
+            let (mut a, mut b) = (Vec::new(), Vec::new());
+            ts.push_rfc3339(&mut a);
+            ts.push_rfc3339_cached(&mut b, &mut cache);
+            assert_eq!(a, b);
+        }
+        for format in [TimeFormat::Utc, TimeFormat::Epoch, TimeFormat::Relative] {
+            let tf = TimeFormatter {
+                format,
+                digits: 6,
+                origin: Some(stamps[0]),
+            };
+            let mut cache = SecondCache::default();
+            for ts in stamps {
+                let (mut a, mut b) = (Vec::new(), Vec::new());
+                tf.push(&mut a, ts);
+                tf.push_cached(&mut b, ts, &mut cache);
+                assert_eq!(a, b);
+            }
+        }
     }
 
     #[test]

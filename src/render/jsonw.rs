@@ -13,6 +13,7 @@ pub struct JsonBuf {
     buf: Vec<u8>,
     /// One entry per open object or array: has it a member yet?
     nonempty: Vec<bool>,
+    seconds: crate::time::SecondCache,
 }
 
 /// Writes what a `Display` produces, escaped for a JSON string.
@@ -52,6 +53,7 @@ impl Default for JsonBuf {
         JsonBuf {
             buf: Vec::with_capacity(1024),
             nonempty: Vec::with_capacity(8),
+            seconds: Default::default(),
         }
     }
 }
@@ -98,7 +100,7 @@ impl JsonBuf {
     pub fn ts(&mut self, k: &str, t: crate::time::Timestamp) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
-        t.push_rfc3339(&mut self.buf);
+        t.push_rfc3339_cached(&mut self.buf, &mut self.seconds);
         self.buf.push(b'"');
         self
     }

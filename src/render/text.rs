@@ -27,6 +27,7 @@ pub struct TextRenderer<W: Write> {
     /// Reused for each event's sentence and timestamp.
     line: String,
     stamp: Vec<u8>,
+    seconds: crate::time::SecondCache,
 }
 
 const RED: &str = "\x1b[31m";
@@ -51,6 +52,7 @@ impl<W: Write> TextRenderer<W> {
             announced: FxHashSet::default(),
             line: String::with_capacity(160),
             stamp: Vec::with_capacity(32),
+            seconds: Default::default(),
         }
     }
 
@@ -159,7 +161,8 @@ impl<W: Write> Renderer for TextRenderer<W> {
             _ => ("", ""),
         };
         self.stamp.clear();
-        self.tf.push(&mut self.stamp, ev.ts);
+        self.tf
+            .push_cached(&mut self.stamp, ev.ts, &mut self.seconds);
         self.out.write_all(&self.stamp)?;
         self.line.clear();
         words::write_sentence(&mut self.line, ev, &self.tf, self.time_wait);
