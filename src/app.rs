@@ -132,13 +132,19 @@ impl Pipeline {
     /// Renders pending events, then the connections that are over.
     fn drain(&mut self) -> io::Result<()> {
         let wrote = !self.events.is_empty();
-        if self.renderer.wants_events() {
+        if wrote && self.renderer.wants_events() {
             let with_conn = self.renderer.event_needs_connection();
+            // A segment's events are mostly about one connection: look it up once.
+            let mut header: Option<(u64, Option<ConnHeader>)> = None;
             for ev in self.events.drain(..) {
-                let conn = if with_conn {
-                    self.table.get(ev.conn).map(ConnHeader::from)
-                } else {
-                    None
+                let conn = match header {
+                    Some((id, h)) if id == ev.conn => h,
+                    _ if with_conn => {
+                        let h = self.table.get(ev.conn).map(ConnHeader::from);
+                        header = Some((ev.conn, h));
+                        h
+                    }
+                    _ => None,
                 };
                 self.renderer.event(&ev, conn.as_ref())?;
             }
