@@ -9,7 +9,7 @@ use rustc_hash::FxHashSet;
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
 use crate::render::table::{ConnTable, write_summary};
-use crate::render::{ConnHeader, Late, Renderer, words};
+use crate::render::{ConnHeader, Late, Renderer, push, words};
 use crate::summary::Summary;
 use crate::tcp::Connection;
 use crate::tcp::analysis::Flags;
@@ -59,18 +59,23 @@ impl<W: Write> TextRenderer<W> {
     fn announce(&mut self, c: &ConnHeader) -> io::Result<()> {
         if self.announced.insert(c.id) {
             let (b, r) = if self.color { (BOLD, RESET) } else { ("", "") };
-            writeln!(
-                self.out,
-                "{b}#{} {} → {}{}{r}",
-                c.id,
-                c.client,
-                c.server,
-                if c.roles_inferred {
-                    " (roles inferred)"
-                } else {
-                    ""
-                }
-            )?;
+            let inferred = if c.roles_inferred {
+                " (roles inferred)"
+            } else {
+                ""
+            };
+            let mut l = String::with_capacity(64);
+            l.push_str(b);
+            l.push('#');
+            push::uint(&mut l, c.id);
+            l.push(' ');
+            push::socket_addr(&mut l, &c.client);
+            l.push_str(" → ");
+            push::socket_addr(&mut l, &c.server);
+            for piece in [inferred, r, "\n"] {
+                l.push_str(piece);
+            }
+            self.out.write_all(l.as_bytes())?;
         }
         Ok(())
     }
@@ -160,17 +165,29 @@ impl<W: Write> Renderer for TextRenderer<W> {
             ) => (YELLOW, RESET),
             _ => ("", ""),
         };
-        self.stamp.clear();
-        self.tf
-            .push_cached(&mut self.stamp, ev.ts, &mut self.seconds);
-        self.out.write_all(&self.stamp)?;
         self.line.clear();
         words::write_sentence(&mut self.line, ev, &self.tf, self.time_wait);
-        writeln!(
-            self.out,
-            "  #{} {pre}{}{post}  → client {}, server {}",
-            ev.conn, self.line, ev.states[0], ev.states[1]
-        )
+        // The line is assembled in one buffer and written at once: one timeline line per
+        // event makes `write!` and its padding machinery a real share of the run.
+        let l = &mut self.stamp;
+        l.clear();
+        self.tf.push_cached(l, ev.ts, &mut self.seconds);
+        l.extend_from_slice(b"  #");
+        l.extend_from_slice(itoa::Buffer::new().format(ev.conn).as_bytes());
+        for piece in [
+            " ",
+            pre,
+            &self.line,
+            post,
+            "  → client ",
+            ev.states[0].name(),
+        ] {
+            l.extend_from_slice(piece.as_bytes());
+        }
+        for piece in [", server ", ev.states[1].name(), "\n"] {
+            l.extend_from_slice(piece.as_bytes());
+        }
+        self.out.write_all(l)
     }
 
     fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
