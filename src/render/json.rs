@@ -110,9 +110,9 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             receiver_state,
             cause,
         } => {
-            j.str("sender_state", sender_state.name())
-                .str("receiver_state", receiver_state.name())
-                .str("cause", cause.name());
+            j.plain("sender_state", sender_state.name())
+                .plain("receiver_state", receiver_state.name())
+                .plain("cause", cause.name());
         }
         EventKind::TimeWait { since, until } => {
             j.ts("since", *since).ts("until", *until);
@@ -124,7 +124,7 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             j.num("new_conn", *new_conn);
         }
         EventKind::StillOpen { state, for_ } => {
-            j.str("state_name", state.name()).secs("for_s", *for_);
+            j.plain("state_name", state.name()).secs("for_s", *for_);
         }
         EventKind::Ignored { reason } => {
             j.str("reason", reason);
@@ -168,7 +168,7 @@ fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
             j.open(k)
                 .ts("since", t.since)
                 .ts("until", t.until)
-                .str(
+                .plain(
                     "ended",
                     match t.ended {
                         Some(TimeWaitEnd::Expired) => "expired",
@@ -198,14 +198,14 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     j.begin();
     j.plain("type", "connection")
         .num("id", c.id)
-        .str("client", c.client)
-        .str("server", c.server)
-        .str("roles", report::roles_name(c.roles))
+        .addr("client", &c.client)
+        .addr("server", &c.server)
+        .plain("roles", report::roles_name(c.roles))
         .ts("first_ts", c.first_ts)
         .ts("last_ts", c.last_ts)
         .secs("duration_s", report::duration(c));
     j.open("handshake")
-        .str("status", report::handshake_status(c).name())
+        .plain("status", report::handshake_status(c).name())
         .opt_secs("rtt_s", c.handshake_rtt)
         .opt_secs("syn_to_synack_s", c.handshake_halves.map(|h| h.0))
         .opt_secs("synack_to_ack_s", c.handshake_halves.map(|h| h.1))
@@ -214,8 +214,8 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         .bool("simultaneous_open", c.simultaneous_open)
         .close();
     j.open("close")
-        .str("kind", report::close(c).name())
-        .opt_str("first_fin", report::first_fin(c))
+        .plain("kind", report::close(c).name())
+        .opt_plain("first_fin", report::first_fin(c))
         .bool("half_close", c.half_close)
         .num("fin_retransmissions", r.fin)
         .bool("complete", c.close_complete)
@@ -226,16 +226,16 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         }
         Some(x) => {
             j.open("reset")
-                .str("by", x.by.name())
+                .plain("by", x.by.name())
                 .ts("ts", x.ts)
-                .str("sender_state", x.sender_state.name())
-                .str("receiver_state", x.receiver_state.name())
-                .str("cause", x.cause.name())
+                .plain("sender_state", x.sender_state.name())
+                .plain("receiver_state", x.receiver_state.name())
+                .plain("cause", x.cause.name())
                 .close();
         }
     }
     j.open("time_wait")
-        .opt_str("side", tw.side)
+        .opt_plain("side", tw.side)
         .opt_ts("since", tw.since)
         .opt_ts("until", tw.until);
     time_wait_side(j, "client", cl.time_wait);
@@ -255,16 +255,16 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         .close();
     per_side(j, "keepalives", cl.keepalives, sv.keepalives);
     j.open("zeek")
-        .str("conn_state", c.zeek.conn_state())
-        .str("history", c.zeek.history())
-        .str("orig", c.zeek.orig.name())
+        .plain("conn_state", c.zeek.conn_state())
+        .plain("history", c.zeek.history())
+        .plain("orig", c.zeek.orig.name())
         .close();
     j.open("analysis");
     direction_analysis(j, "client", &cl.analysis);
     direction_analysis(j, "server", &sv.analysis);
     j.opt_secs("irtt_s", c.irtt).close();
     per_side(j, "rsts", cl.rsts, sv.rsts);
-    j.str("end", c.end_reason.name());
+    j.plain("end", c.end_reason.name());
 }
 
 /// The `connection` object as a serde_json value (for tests and tools that want one).

@@ -121,6 +121,22 @@ impl JsonBuf {
         self
     }
 
+    pub fn opt_plain(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+        match v {
+            Some(v) => self.plain(k, v),
+            None => self.null(k),
+        }
+    }
+
+    /// An address and port as a string (`"10.0.0.1:80"`, `"[::1]:80"`).
+    pub fn addr(&mut self, k: &str, a: &std::net::SocketAddr) -> &mut Self {
+        self.key(k);
+        self.buf.push(b'"');
+        crate::render::push::socket_addr(&mut Plain(&mut self.buf), a);
+        self.buf.push(b'"');
+        self
+    }
+
     pub fn opt_str(&mut self, k: &str, v: Option<impl Display>) -> &mut Self {
         match v {
             Some(v) => self.str(k, v),
