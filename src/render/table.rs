@@ -12,7 +12,7 @@ use crate::tcp::analysis::Flags;
 use crate::tcp::conn::{Connection, ResetCause, Side, TimeWaitEnd};
 use crate::tcp::report::{self, HandshakeStatus};
 use crate::tcp::state::TcpState;
-use crate::time::{Duration, TimeFormatter, Timestamp};
+use crate::time::{Duration, SecondCache, TimeFormatter, Timestamp};
 
 const HEADER: [&str; 15] = [
     "#",
@@ -140,22 +140,26 @@ impl ConnTable {
 
     /// The row's cells, in the order of `HEADER`.
     fn cells(&self, r: &Row) -> [String; 15] {
-        let mut cells: [String; 15] = Default::default();
-        self.cells_into(r, &mut cells, None);
-        cells
+        let mut buf = CellBuf::default();
+        self.cells_into(r, &mut buf, None);
+        buf.cells
     }
 
     /// Writes the row's cells into `cells`, reusing their buffers (a large table formats
     /// every row twice: once to measure, once to print). When measuring, `ts_width` stands in
     /// for every timestamp, all of which print in that width at most.
-    fn cells_into(&self, r: &Row, cells: &mut [String; 15], ts_width: Option<usize>) {
-        let mut scratch = Vec::with_capacity(40);
+    fn cells_into(&self, r: &Row, buf: &mut CellBuf, ts_width: Option<usize>) {
+        let CellBuf {
+            cells,
+            scratch,
+            seconds,
+        } = buf;
         let mut ts = |t: Timestamp, out: &mut String| match ts_width {
             Some(w) => out.extend(std::iter::repeat_n(' ', w)),
             None => {
                 scratch.clear();
-                self.tf.push(&mut scratch, t);
-                out.push_str(std::str::from_utf8(&scratch).unwrap_or("?"));
+                self.tf.push_cached(scratch, t, seconds);
+                out.push_str(std::str::from_utf8(scratch).unwrap_or("?"));
             }
         };
         let pair = |out: &mut String, [a, b]: [u64; 2]| {
@@ -256,10 +260,11 @@ impl ConnTable {
         writeln!(out, "{t}")
     }
 
-    /// Plain columns separated by two spaces, widths measured over all rows first.
+    /// Plain columns separated by two spaces, widths measured over all rows first. Both
+    /// passes run on two threads, each taking half of every chunk of rows: at the end of a
+    /// large capture this is the only work left, and it is as much as the analysis of a few
+    /// hundred thousand packets.
     fn write_plain(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let mut widths = HEADER.map(|h| h.chars().count());
-        let mut cells: [String; 15] = Default::default();
         // Timestamps of one capture print in one width, the latest the widest.
         let latest = self
             .rows
@@ -268,45 +273,90 @@ impl ConnTable {
             .max()
             .unwrap_or_default();
         let ts_width = self.tf.to_string(latest).chars().count();
-        for r in &self.rows {
-            self.cells_into(r, &mut cells, Some(ts_width));
-            for (w, cell) in widths.iter_mut().zip(&cells) {
-                *w = (*w).max(width_of(cell));
-            }
-        }
-        // Written piece by piece into a reused line buffer: `write!` with a width per cell
-        // cost more than the rest of the table.
-        let mut buf = Vec::with_capacity(256);
-        let mut line = |out: &mut dyn Write, cells: &[String; 15]| -> io::Result<()> {
-            buf.clear();
-            let last = cells.len() - 1;
-            for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-                let pad = w.saturating_sub(width_of(cell));
-                let spaces = std::iter::repeat_n(b' ', pad);
-                if i == 0 || i == 10 {
-                    buf.extend(spaces);
-                    buf.extend_from_slice(cell.as_bytes());
-                } else {
-                    buf.extend_from_slice(cell.as_bytes());
-                    if i != last {
-                        buf.extend(spaces);
-                    }
-                }
-                if i != last {
-                    buf.extend_from_slice(b"  ");
+        let measure = |rows: &[Row]| {
+            let mut buf = CellBuf::default();
+            let mut widths = [0usize; 15];
+            for r in rows {
+                self.cells_into(r, &mut buf, Some(ts_width));
+                for (w, cell) in widths.iter_mut().zip(&buf.cells) {
+                    *w = (*w).max(width_of(cell));
                 }
             }
-            buf.push(b'\n');
-            out.write_all(&buf)
+            widths
         };
-        line(out, &HEADER.map(String::from))?;
-        for r in &self.rows {
-            self.cells_into(r, &mut cells, None);
-            line(out, &cells)?;
+        let (first, second) = self.rows.split_at(self.rows.len() / 2);
+        let (a, b) = on_two_threads(|| measure(first), || measure(second));
+        let mut widths = HEADER.map(|h| h.chars().count());
+        for (w, (a, b)) in widths.iter_mut().zip(a.into_iter().zip(b)) {
+            *w = (*w).max(a).max(b);
+        }
+        let print = |rows: &[Row], text: &mut Vec<u8>| {
+            let mut buf = CellBuf::default();
+            for r in rows {
+                self.cells_into(r, &mut buf, None);
+                push_line(text, &buf.cells, &widths);
+            }
+        };
+        let mut header = Vec::new();
+        push_line(&mut header, &HEADER.map(String::from), &widths);
+        out.write_all(&header)?;
+        let (mut text_a, mut text_b) = (Vec::new(), Vec::new());
+        for chunk in self.rows.chunks(PRINT_CHUNK) {
+            let (first, second) = chunk.split_at(chunk.len() / 2);
+            text_a.clear();
+            text_b.clear();
+            on_two_threads(|| print(first, &mut text_a), || print(second, &mut text_b));
+            out.write_all(&text_a)?;
+            out.write_all(&text_b)?;
         }
         self.rows.clear();
         Ok(())
     }
+}
+
+/// Rows printed per round of the two threads (about 2 MB of text).
+const PRINT_CHUNK: usize = 8192;
+
+/// Runs `a` here and `b` on a second thread, and returns both results.
+fn on_two_threads<A: Send, B: Send>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B + Send,
+) -> (A, B) {
+    std::thread::scope(|s| {
+        let other = s.spawn(b);
+        let mine = a();
+        (mine, other.join().expect("a table thread panicked"))
+    })
+}
+
+/// A thread's buffers for formatting rows: the cells, reused from row to row, and the
+/// calendar part of the last timestamp.
+#[derive(Default)]
+struct CellBuf {
+    cells: [String; 15],
+    scratch: Vec<u8>,
+    seconds: SecondCache,
+}
+
+/// Appends one line of cells padded to `widths` (the counts and `#` right-aligned).
+fn push_line(buf: &mut Vec<u8>, cells: &[String; 15], widths: &[usize; 15]) {
+    let last = cells.len() - 1;
+    for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
+        let spaces = std::iter::repeat_n(b' ', w.saturating_sub(width_of(cell)));
+        if i == 0 || i == 10 {
+            buf.extend(spaces);
+            buf.extend_from_slice(cell.as_bytes());
+        } else {
+            buf.extend_from_slice(cell.as_bytes());
+            if i != last {
+                buf.extend(spaces);
+            }
+        }
+        if i != last {
+            buf.extend_from_slice(b"  ");
+        }
+    }
+    buf.push(b'\n');
 }
 
 /// Characters in a cell (cells are mostly ASCII, where that is their length).
