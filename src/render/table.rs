@@ -508,3 +508,59 @@ impl<W: Write> Renderer for TableRenderer<W> {
         self.out.flush()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Segment, TcpFlags, TcpOptions};
+    use crate::tcp::conn::TrackerConfig;
+    use crate::tcp::seq::SeqNum;
+    use crate::time::TimeFormat;
+
+    /// A connection seen only by its SYN, from port `port`, `ms` after the epoch.
+    fn syn_only(id: u64, port: u16, ms: u64) -> Connection {
+        let seg = Segment {
+            ts: Timestamp(ms * 1_000_000),
+            frame: id,
+            src: format!("10.0.0.1:{port}").parse().unwrap(),
+            dst: "10.0.0.2:80".parse().unwrap(),
+            seq: SeqNum(1),
+            ack: SeqNum(0),
+            flags: TcpFlags(TcpFlags::SYN),
+            window: 1000,
+            payload_len: 0,
+            options: TcpOptions::default(),
+            truncated: false,
+            ip_len: 40,
+        };
+        Connection::start(id, &seg, TrackerConfig::default(), None, &mut Vec::new()).0
+    }
+
+    /// Above `COMFY_MAX_ROWS` the table is printed as plain columns by two threads: every row
+    /// once, in id order, each column starting at the same place on every line.
+    #[test]
+    fn a_large_table_prints_every_row_once_in_order_and_aligned() {
+        let n = 3 * PRINT_CHUNK as u64 + 5;
+        assert!(n as usize > COMFY_MAX_ROWS);
+        let mut t = ConnTable::new(TimeFormatter::new(TimeFormat::Utc, false));
+        // Added out of order (as shards merge them); the table sorts by id.
+        for id in (1..=n).rev() {
+            t.add(&syn_only(id, 1024 + (id % 60_000) as u16, id));
+        }
+        let mut out = Vec::new();
+        t.write_table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len() as u64, n + 1);
+        assert!(lines[0].trim_start().starts_with("#  client"));
+        let client_at = lines[0].find("client").unwrap();
+        for (i, line) in lines[1..].iter().enumerate() {
+            let id = i as u64 + 1;
+            let (num, rest) = line.split_at(client_at);
+            assert_eq!(num.trim().parse::<u64>().unwrap(), id, "{line}");
+            let port = 1024 + (id % 60_000);
+            assert!(rest.starts_with(&format!("10.0.0.1:{port} ")), "{line}");
+            assert!(line.contains("unanswered"), "{line}");
+        }
+    }
+}
