@@ -107,6 +107,10 @@ struct Slot {
     /// Boxed: the slot table then holds pointers, a connection is moved by pointer when it
     /// is retired, and memory is taken only for connections that exist.
     conn: Box<Connection>,
+    /// The connection's id, kept beside the pointer: a deadline that comes due is checked
+    /// against it, and most are stale (rescheduled since), so reading it must not fetch the
+    /// connection itself from memory.
+    id: u64,
     key: FlowKey,
     /// The deadline this slot has in the heap (the earliest one, if several).
     scheduled: Option<Timestamp>,
@@ -278,6 +282,7 @@ impl FlowTable {
         let obs = conn.begin(seg, out);
         self.slots[slot] = Some(Slot {
             conn,
+            id,
             key,
             scheduled: None,
         });
@@ -354,7 +359,7 @@ impl FlowTable {
     /// Handles every deadline at or before `now`.
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         while let Some((due, (slot, id))) = self.deadlines.pop_due(now) {
-            let live = matches!(&self.slots[slot], Some(s) if s.conn.id == id);
+            let live = matches!(&self.slots[slot], Some(s) if s.id == id);
             if !live {
                 continue;
             }
@@ -412,7 +417,7 @@ impl FlowTable {
     fn evict_one(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         let mut victim = None;
         while let Some((_, (slot, id))) = self.deadlines.pop_first() {
-            if matches!(&self.slots[slot], Some(s) if s.conn.id == id) {
+            if matches!(&self.slots[slot], Some(s) if s.id == id) {
                 victim = Some(slot);
                 break;
             }
@@ -470,7 +475,7 @@ impl FlowTable {
         if self.finishing.is_none() {
             self.advance(end, out);
             let mut slots: Vec<usize> = self.by_key.values().copied().collect();
-            slots.sort_by_key(|&i| std::cmp::Reverse(self.slots[i].as_ref().map(|s| s.conn.id)));
+            slots.sort_by_key(|&i| std::cmp::Reverse(self.slots[i].as_ref().map(|s| s.id)));
             self.finishing = Some(slots);
         }
         for _ in 0..n {
