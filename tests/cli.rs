@@ -640,18 +640,20 @@ fn the_sharded_table_is_the_single_table() {
         .map(|l| l.split('\t').next().unwrap())
         .collect();
     files.dedup();
-    let expected: Vec<(String, String)> = files
+    // The FACTS lines in reading order: file by file, each file's connections in order.
+    let in_order: Vec<Vec<&str>> = files
         .iter()
         .flat_map(|f| {
             facts
                 .lines()
                 .skip(1)
                 .filter(move |l| l.starts_with(&format!("{f}\t")))
-                .map(|l| {
-                    let cols: Vec<&str> = l.split('\t').collect();
-                    (cols[2].to_string(), cols[3].to_string())
-                })
+                .map(|l| l.split('\t').collect())
         })
+        .collect();
+    let expected: Vec<(String, String)> = in_order
+        .iter()
+        .map(|cols| (cols[2].to_string(), cols[3].to_string()))
         .collect();
     assert_eq!(expected.len(), 20);
     let run = |extra: &[&str]| {
@@ -698,12 +700,11 @@ fn the_sharded_table_is_the_single_table() {
     assert_eq!(pairs, expected);
     // The connections closed by a reset or refused (FACTS column close), named in connection
     // order.
-    let reset_ids: Vec<String> = (0..expected.len())
-        .filter(|&i| {
-            let close = files_row(&facts, &files, i).split('\t').nth(5);
-            matches!(close, Some("reset" | "refused"))
-        })
-        .map(|i| format!("#{}", i + 1))
+    let reset_ids: Vec<String> = in_order
+        .iter()
+        .enumerate()
+        .filter(|(_, cols)| matches!(cols[5], "reset" | "refused"))
+        .map(|(i, _)| format!("#{}", i + 1))
         .collect();
     assert_eq!(reset_ids, ["#5", "#7", "#8", "#19"]);
     // "tcpscope: --fail-on matched N connection(s): #3 a → b (reset); #7 …"
@@ -713,18 +714,4 @@ fn the_sharded_table_is_the_single_table() {
         .map(|part| part.split(' ').next().unwrap())
         .collect();
     assert_eq!(named, reset_ids);
-}
-
-/// The FACTS.tsv line of the `i`-th connection in reading order.
-fn files_row<'a>(facts: &'a str, files: &[&str], i: usize) -> &'a str {
-    files
-        .iter()
-        .flat_map(|f| {
-            facts
-                .lines()
-                .skip(1)
-                .filter(move |l| l.starts_with(&format!("{f}\t")))
-        })
-        .nth(i)
-        .unwrap()
 }
