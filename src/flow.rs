@@ -14,9 +14,9 @@
 //!   the handshake) is retired as idle, and `max_connections` caps the table against floods by
 //!   retiring the connection whose deadline comes first.
 //!
-//! Deadlines sit in min-heaps checked as packet time advances; an entry is checked against the
-//! connection's current deadline when it comes due, so a busy connection is rescheduled only
-//! then, never per packet.
+//! Deadlines sit in a calendar queue (`timer.rs`) checked as packet time advances; an entry is
+//! checked against the connection's current deadline when it comes due, so a busy connection
+//! is rescheduled only then, never per packet.
 
 use std::net::SocketAddr;
 
@@ -60,9 +60,7 @@ impl FlowKey {
             FlowKey { lo: b, hi: a }
         }
     }
-}
 
-impl FlowKey {
     /// A well-mixed number from the key, the same for both directions (the key is ordered),
     /// for spreading connections over the shards of a sharded run.
     pub fn spread(&self) -> u64 {

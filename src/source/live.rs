@@ -1,11 +1,11 @@
 //! Live capture through libpcap: the BPF filter in the kernel, a clean stop on Ctrl-C /
 //! `--count` / `--duration`, and `-w` to save what was captured.
 //!
-//! Not immediate mode: libpcap then uses TPACKET_V2, whose ring has one slot per packet
-//! sized for the largest packet the interface takes (64 KiB on loopback), so even a large
-//! buffer holds only a few milliseconds of traffic and drops under load. Without it the
-//! kernel packs packets into the ring (TPACKET_V3) and hands over a block when it fills or
-//! after the read timeout, so packets reach the analysis within `TIMEOUT_MS`.
+//! Immediate mode is off on purpose. With it, libpcap uses TPACKET_V2, whose ring has one slot
+//! per packet sized for the largest packet the interface takes (64 KiB on loopback), so even
+//! a large buffer holds only a few milliseconds of traffic and drops under load. Without it,
+//! the kernel packs packets into the ring (TPACKET_V3) and hands over a block when it fills
+//! or after the read timeout, so packets reach the analysis within `TIMEOUT_MS`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
