@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use crate::decode::{Segment, Skip};
 use crate::event::{Event, EventKind};
-use crate::render::jsonw::JsonBuf;
+use crate::render::jsonw::{JsonBuf, Key, k};
 use crate::render::{ConnHeader, Late, Renderer};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
 use crate::tcp::analysis::{DirAnalysis, Flags};
@@ -43,10 +43,10 @@ fn ts(t: Timestamp) -> String {
     t.rfc3339().to_string()
 }
 
-fn states(j: &mut JsonBuf, k: &str, s: [crate::tcp::TcpState; 2]) {
+fn states(j: &mut JsonBuf, k: Key, s: [crate::tcp::TcpState; 2]) {
     j.open(k)
-        .plain("client", s[0].name())
-        .plain("server", s[1].name())
+        .plain(k!("client"), s[0].name())
+        .plain(k!("server"), s[1].name())
         .close();
 }
 
@@ -54,10 +54,10 @@ fn states(j: &mut JsonBuf, k: &str, s: [crate::tcp::TcpState; 2]) {
 fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
     match kind {
         EventKind::PortReuse { previous } => {
-            j.num("previous_conn", *previous);
+            j.num(k!("previous_conn"), *previous);
         }
         EventKind::Syn { isn } | EventKind::SynAck { isn } => {
-            j.num("isn", *isn);
+            j.num(k!("isn"), *isn);
         }
         EventKind::SynRetransmission {
             attempt,
@@ -69,30 +69,30 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             gap,
             since_first,
         } => {
-            j.num("attempt", *attempt)
-                .secs("gap_s", *gap)
-                .secs("since_first_s", *since_first);
+            j.num(k!("attempt"), *attempt)
+                .secs(k!("gap_s"), *gap)
+                .secs(k!("since_first_s"), *since_first);
         }
         EventKind::HandshakeComplete { rtt } => {
-            j.opt_secs("rtt_s", *rtt);
+            j.opt_secs(k!("rtt_s"), *rtt);
         }
         EventKind::Fin {
             data_bytes,
             carries_peer_fin_ack,
             simultaneous,
         } => {
-            j.num("data_bytes", *data_bytes)
-                .bool("acks_peer_fin", *carries_peer_fin_ack)
-                .bool("simultaneous", *simultaneous);
+            j.num(k!("data_bytes"), *data_bytes)
+                .bool(k!("acks_peer_fin"), *carries_peer_fin_ack)
+                .bool(k!("simultaneous"), *simultaneous);
         }
         EventKind::FinRetransmission {
             attempt,
             gap,
             ack_was_lost,
         } => {
-            j.num("attempt", *attempt)
-                .secs("gap_s", *gap)
-                .bool("ack_was_lost", *ack_was_lost);
+            j.num(k!("attempt"), *attempt)
+                .secs(k!("gap_s"), *gap)
+                .bool(k!("ack_was_lost"), *ack_was_lost);
         }
         EventKind::DataRetransmission {
             rel_seq,
@@ -100,37 +100,38 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
             kind,
             since_original,
         } => {
-            j.num("seq", *rel_seq)
-                .num("len", *len)
-                .str("retransmission_kind", kind)
-                .opt_secs("since_original_s", *since_original);
+            j.num(k!("seq"), *rel_seq)
+                .num(k!("len"), *len)
+                .str(k!("retransmission_kind"), kind)
+                .opt_secs(k!("since_original_s"), *since_original);
         }
         EventKind::Reset {
             sender_state,
             receiver_state,
             cause,
         } => {
-            j.plain("sender_state", sender_state.name())
-                .plain("receiver_state", receiver_state.name())
-                .plain("cause", cause.name());
+            j.plain(k!("sender_state"), sender_state.name())
+                .plain(k!("receiver_state"), receiver_state.name())
+                .plain(k!("cause"), cause.name());
         }
         EventKind::TimeWait { since, until } => {
-            j.ts("since", *since).ts("until", *until);
+            j.ts(k!("since"), *since).ts(k!("until"), *until);
         }
         EventKind::TimeWaitReack { until } => {
-            j.ts("until", *until);
+            j.ts(k!("until"), *until);
         }
         EventKind::TimeWaitEndedBySyn { new_conn } => {
-            j.num("new_conn", *new_conn);
+            j.num(k!("new_conn"), *new_conn);
         }
         EventKind::StillOpen { state, for_ } => {
-            j.plain("state_name", state.name()).secs("for_s", *for_);
+            j.plain(k!("state_name"), state.name())
+                .secs(k!("for_s"), *for_);
         }
         EventKind::Ignored { reason } => {
-            j.str("reason", reason);
+            j.str(k!("reason"), reason);
         }
         EventKind::IdleTimeout { idle } | EventKind::Evicted { idle } => {
-            j.secs("idle_s", *idle);
+            j.secs(k!("idle_s"), *idle);
         }
         EventKind::MidStream
         | EventKind::SimultaneousOpen
@@ -141,35 +142,56 @@ fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
     }
 }
 
+/// The member names of the analysis counts, in the order of `Flags::NAMES` (a test holds
+/// them to it).
+const COUNT_KEYS: [Key; 16] = [
+    k!("retransmission"),
+    k!("fast_retransmission"),
+    k!("spurious_retransmission"),
+    k!("out_of_order"),
+    k!("lost_segment"),
+    k!("ack_lost_segment"),
+    k!("duplicate_ack"),
+    k!("zero_window"),
+    k!("zero_window_probe"),
+    k!("zero_window_probe_ack"),
+    k!("window_full"),
+    k!("window_update"),
+    k!("keep_alive"),
+    k!("keep_alive_ack"),
+    k!("reused_ports"),
+    k!("time_wait_reack"),
+];
+
 /// Per-direction analysis: how many segments carried each flag, the round-trip samples
 /// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
-fn direction_analysis(j: &mut JsonBuf, k: &str, a: &DirAnalysis) {
-    j.open(k).open("counts");
-    for ((_, name), n) in Flags::NAMES.iter().zip(a.counts) {
-        j.num(name, n);
+fn direction_analysis(j: &mut JsonBuf, k: Key, a: &DirAnalysis) {
+    j.open(k).open(k!("counts"));
+    for (key, n) in COUNT_KEYS.into_iter().zip(a.counts) {
+        j.num(key, n);
     }
     j.close()
-        .open("rtt")
-        .num("samples", a.rtt_count)
-        .opt_secs("min_s", a.rtt_min)
-        .opt_secs("median_s", a.rtt_median())
-        .opt_secs("max_s", a.rtt_max)
+        .open(k!("rtt"))
+        .num(k!("samples"), a.rtt_count)
+        .opt_secs(k!("min_s"), a.rtt_min)
+        .opt_secs(k!("median_s"), a.rtt_median())
+        .opt_secs(k!("max_s"), a.rtt_max)
         .close()
-        .bool("window_scale_known", a.window_scale_known())
+        .bool(k!("window_scale_known"), a.window_scale_known())
         .close();
 }
 
-fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
+fn time_wait_side(j: &mut JsonBuf, k: Key, t: Option<TimeWait>) {
     match t {
         None => {
             j.null(k);
         }
         Some(t) => {
             j.open(k)
-                .ts("since", t.since)
-                .ts("until", t.until)
+                .ts(k!("since"), t.since)
+                .ts(k!("until"), t.until)
                 .plain(
-                    "ended",
+                    k!("ended"),
                     match t.ended {
                         Some(TimeWaitEnd::Expired) => "expired",
                         Some(TimeWaitEnd::NewSyn) => "new_syn",
@@ -183,10 +205,10 @@ fn time_wait_side(j: &mut JsonBuf, k: &str, t: Option<TimeWait>) {
 }
 
 /// `"key":{"client":…,"server":…}`.
-fn per_side(j: &mut JsonBuf, key: &str, client: impl Into<u64>, server: impl Into<u64>) {
+fn per_side(j: &mut JsonBuf, key: Key, client: impl Into<u64>, server: impl Into<u64>) {
     j.open(key)
-        .num("client", client)
-        .num("server", server)
+        .num(k!("client"), client)
+        .num(k!("server"), server)
         .close();
 }
 
@@ -196,75 +218,75 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
     let r = c.retransmissions();
     let tw = report::time_wait(c);
     j.begin();
-    j.plain("type", "connection")
-        .num("id", c.id)
-        .addr("client", &c.client)
-        .addr("server", &c.server)
-        .plain("roles", report::roles_name(c.roles))
-        .ts("first_ts", c.first_ts)
-        .ts("last_ts", c.last_ts)
-        .secs("duration_s", report::duration(c));
-    j.open("handshake")
-        .plain("status", report::handshake_status(c).name())
-        .opt_secs("rtt_s", c.handshake_rtt)
-        .opt_secs("syn_to_synack_s", c.handshake_halves.map(|h| h.0))
-        .opt_secs("synack_to_ack_s", c.handshake_halves.map(|h| h.1))
-        .num("syn_retransmissions", r.syn)
-        .num("synack_retransmissions", r.syn_ack)
-        .bool("simultaneous_open", c.simultaneous_open)
+    j.plain(k!("type"), "connection")
+        .num(k!("id"), c.id)
+        .addr(k!("client"), &c.client)
+        .addr(k!("server"), &c.server)
+        .plain(k!("roles"), report::roles_name(c.roles))
+        .ts(k!("first_ts"), c.first_ts)
+        .ts(k!("last_ts"), c.last_ts)
+        .secs(k!("duration_s"), report::duration(c));
+    j.open(k!("handshake"))
+        .plain(k!("status"), report::handshake_status(c).name())
+        .opt_secs(k!("rtt_s"), c.handshake_rtt)
+        .opt_secs(k!("syn_to_synack_s"), c.handshake_halves.map(|h| h.0))
+        .opt_secs(k!("synack_to_ack_s"), c.handshake_halves.map(|h| h.1))
+        .num(k!("syn_retransmissions"), r.syn)
+        .num(k!("synack_retransmissions"), r.syn_ack)
+        .bool(k!("simultaneous_open"), c.simultaneous_open)
         .close();
-    j.open("close")
-        .plain("kind", report::close(c).name())
-        .opt_plain("first_fin", report::first_fin(c))
-        .bool("half_close", c.half_close)
-        .num("fin_retransmissions", r.fin)
-        .bool("complete", c.close_complete)
+    j.open(k!("close"))
+        .plain(k!("kind"), report::close(c).name())
+        .opt_plain(k!("first_fin"), report::first_fin(c))
+        .bool(k!("half_close"), c.half_close)
+        .num(k!("fin_retransmissions"), r.fin)
+        .bool(k!("complete"), c.close_complete)
         .close();
     match c.reset {
         None => {
-            j.null("reset");
+            j.null(k!("reset"));
         }
         Some(x) => {
-            j.open("reset")
-                .plain("by", x.by.name())
-                .ts("ts", x.ts)
-                .plain("sender_state", x.sender_state.name())
-                .plain("receiver_state", x.receiver_state.name())
-                .plain("cause", x.cause.name())
+            j.open(k!("reset"))
+                .plain(k!("by"), x.by.name())
+                .ts(k!("ts"), x.ts)
+                .plain(k!("sender_state"), x.sender_state.name())
+                .plain(k!("receiver_state"), x.receiver_state.name())
+                .plain(k!("cause"), x.cause.name())
                 .close();
         }
     }
-    j.open("time_wait")
-        .opt_plain("side", tw.side)
-        .opt_ts("since", tw.since)
-        .opt_ts("until", tw.until);
-    time_wait_side(j, "client", cl.time_wait);
-    time_wait_side(j, "server", sv.time_wait);
+    j.open(k!("time_wait"))
+        .opt_plain(k!("side"), tw.side)
+        .opt_ts(k!("since"), tw.since)
+        .opt_ts(k!("until"), tw.until);
+    time_wait_side(j, k!("client"), cl.time_wait);
+    time_wait_side(j, k!("server"), sv.time_wait);
     j.close();
-    states(j, "final_state", c.states());
-    j.bool("port_reuse", c.reused_from.is_some())
-        .opt_num("reused_from", c.reused_from);
-    per_side(j, "packets", cl.packets, sv.packets);
-    per_side(j, "payload_bytes", cl.payload_bytes, sv.payload_bytes);
-    j.open("retransmissions")
-        .num("total", r.total())
-        .num("syn", r.syn)
-        .num("syn_ack", r.syn_ack)
-        .num("data", r.data)
-        .num("fin", r.fin)
+    states(j, k!("final_state"), c.states());
+    j.bool(k!("port_reuse"), c.reused_from.is_some())
+        .opt_num(k!("reused_from"), c.reused_from);
+    per_side(j, k!("packets"), cl.packets, sv.packets);
+    per_side(j, k!("payload_bytes"), cl.payload_bytes, sv.payload_bytes);
+    j.open(k!("retransmissions"))
+        .num(k!("total"), r.total())
+        .num(k!("syn"), r.syn)
+        .num(k!("syn_ack"), r.syn_ack)
+        .num(k!("data"), r.data)
+        .num(k!("fin"), r.fin)
         .close();
-    per_side(j, "keepalives", cl.keepalives, sv.keepalives);
-    j.open("zeek")
-        .plain("conn_state", c.zeek.conn_state())
-        .plain("history", c.zeek.history())
-        .plain("orig", c.zeek.orig.name())
+    per_side(j, k!("keepalives"), cl.keepalives, sv.keepalives);
+    j.open(k!("zeek"))
+        .plain(k!("conn_state"), c.zeek.conn_state())
+        .plain(k!("history"), c.zeek.history())
+        .plain(k!("orig"), c.zeek.orig.name())
         .close();
-    j.open("analysis");
-    direction_analysis(j, "client", &cl.analysis);
-    direction_analysis(j, "server", &sv.analysis);
-    j.opt_secs("irtt_s", c.irtt).close();
-    per_side(j, "rsts", cl.rsts, sv.rsts);
-    j.plain("end", c.end_reason.name());
+    j.open(k!("analysis"));
+    direction_analysis(j, k!("client"), &cl.analysis);
+    direction_analysis(j, k!("server"), &sv.analysis);
+    j.opt_secs(k!("irtt_s"), c.irtt).close();
+    per_side(j, k!("rsts"), cl.rsts, sv.rsts);
+    j.plain(k!("end"), c.end_reason.name());
 }
 
 /// The `connection` object as a serde_json value (for tests and tools that want one).
@@ -335,71 +357,71 @@ impl<W: Write> Renderer for JsonRenderer<W> {
         let a = &obs.analysis;
         let j = &mut self.buf;
         j.begin();
-        j.plain("type", "segment")
-            .num("frame", seg.frame)
-            .ts("ts", seg.ts)
-            .num("conn", c.id)
-            .plain("from", obs.from.name())
-            .str("flags", seg.flags.tcpdump())
-            .num("seq", from.rel(seg.seq))
-            .num("ack", if seg.flags.ack() { to.rel(seg.ack) } else { 0 })
-            .num("len", seg.payload_len)
-            .num("win", seg.window)
+        j.plain(k!("type"), "segment")
+            .num(k!("frame"), seg.frame)
+            .ts(k!("ts"), seg.ts)
+            .num(k!("conn"), c.id)
+            .plain(k!("from"), obs.from.name())
+            .str(k!("flags"), seg.flags.tcpdump())
+            .num(k!("seq"), from.rel(seg.seq))
+            .num(k!("ack"), if seg.flags.ack() { to.rel(seg.ack) } else { 0 })
+            .num(k!("len"), seg.payload_len)
+            .num(k!("win"), seg.window)
             .opt_num(
-                "win_bytes",
+                k!("win_bytes"),
                 from.analysis
                     .window_bytes(seg.window, seg.flags.syn())
                     .map(u64::from),
             )
             .str_array(
-                "analysis",
+                k!("analysis"),
                 a.flags
                     .names()
                     .chain(obs.ignored.is_some().then_some("ignored")),
             );
         if let Some((num, frame)) = a.dup_ack {
-            j.open("dup_ack")
-                .num("num", num)
-                .num("frame", frame)
+            j.open(k!("dup_ack"))
+                .num(k!("num"), num)
+                .num(k!("frame"), frame)
                 .close();
         }
         if let Some(d) = a.since_original {
-            j.secs("rto_s", d);
+            j.secs(k!("rto_s"), d);
         }
         if let Some(d) = a.ack_rtt {
-            j.secs("ack_rtt_s", d);
+            j.secs(k!("ack_rtt_s"), d);
         }
-        states(j, "state", c.states());
+        states(j, k!("state"), c.states());
         self.out.write_all(j.finish())
     }
 
     fn event(&mut self, ev: &Event, _c: Option<&ConnHeader>) -> io::Result<()> {
         let j = &mut self.buf;
         j.begin();
-        j.plain("type", "event")
-            .ts("ts", ev.ts)
-            .num("conn", ev.conn)
-            .plain("kind", ev.kind.name())
-            .plain("from", ev.from.name());
+        j.plain(k!("type"), "event")
+            .ts(k!("ts"), ev.ts)
+            .num(k!("conn"), ev.conn)
+            .plain(k!("kind"), ev.kind.name())
+            .plain(k!("from"), ev.from.name());
         event_fields(&ev.kind, j);
-        states(j, "state", ev.states);
+        states(j, k!("state"), ev.states);
         self.out.write_all(j.finish())
     }
 
     fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
         let j = &mut self.buf;
         j.begin();
-        j.plain("type", "segment")
-            .num("frame", seg.frame)
-            .ts("ts", seg.ts)
-            .num("conn", late.conn)
-            .plain("from", late.from.name())
-            .str("flags", seg.flags.tcpdump())
-            .num("seq", late.rel_seq)
-            .num("ack", if seg.flags.ack() { late.rel_ack } else { 0 })
-            .num("len", seg.payload_len)
-            .num("win", seg.window)
-            .str_array("analysis", ["late"].into_iter());
+        j.plain(k!("type"), "segment")
+            .num(k!("frame"), seg.frame)
+            .ts(k!("ts"), seg.ts)
+            .num(k!("conn"), late.conn)
+            .plain(k!("from"), late.from.name())
+            .str(k!("flags"), seg.flags.tcpdump())
+            .num(k!("seq"), late.rel_seq)
+            .num(k!("ack"), if seg.flags.ack() { late.rel_ack } else { 0 })
+            .num(k!("len"), seg.payload_len)
+            .num(k!("win"), seg.window)
+            .str_array(k!("analysis"), ["late"].into_iter());
         self.out.write_all(j.finish())
     }
 
@@ -416,5 +438,17 @@ impl<W: Write> Renderer for JsonRenderer<W> {
 
     fn flush(&mut self) -> io::Result<()> {
         self.out.flush()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn count_keys_name_the_flags_in_order() {
+        for (key, (_, name)) in COUNT_KEYS.iter().zip(Flags::NAMES) {
+            assert_eq!(key.0, format!("\"{name}\":"));
+        }
     }
 }

@@ -8,6 +8,19 @@ use std::fmt::{self, Display, Write as _};
 
 use crate::time::Duration;
 
+/// A member name with its quotes and colon (`"name":`), made by [`k!`] when compiling, so
+/// that writing it is one copy: a connection object has a hundred members.
+#[derive(Clone, Copy, Debug)]
+pub struct Key(pub &'static str);
+
+/// `k!("name")`: the [`Key`] of a member called `name` (a plain name: no escaping is done).
+macro_rules! k {
+    ($name:literal) => {
+        $crate::render::jsonw::Key(concat!("\"", $name, "\":"))
+    };
+}
+pub(crate) use k;
+
 /// Appends one JSON value (usually an object) to a byte buffer.
 pub struct JsonBuf {
     buf: Vec<u8>,
@@ -76,19 +89,17 @@ impl JsonBuf {
         &self.buf
     }
 
-    fn key(&mut self, k: &str) {
+    fn key(&mut self, k: Key) {
         if let Some(n) = self.nonempty.last_mut() {
             if *n {
                 self.buf.push(b',');
             }
             *n = true;
         }
-        self.buf.push(b'"');
-        self.buf.extend_from_slice(k.as_bytes());
-        self.buf.extend_from_slice(b"\":");
+        self.buf.extend_from_slice(k.0.as_bytes());
     }
 
-    pub fn str(&mut self, k: &str, v: impl Display) -> &mut Self {
+    pub fn str(&mut self, k: Key, v: impl Display) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
         let _ = write!(Escaped(&mut self.buf), "{v}");
@@ -97,7 +108,7 @@ impl JsonBuf {
     }
 
     /// A timestamp in RFC 3339 UTC.
-    pub fn ts(&mut self, k: &str, t: crate::time::Timestamp) -> &mut Self {
+    pub fn ts(&mut self, k: Key, t: crate::time::Timestamp) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
         t.push_rfc3339_cached(&mut self.buf, &mut self.seconds);
@@ -105,7 +116,7 @@ impl JsonBuf {
         self
     }
 
-    pub fn opt_ts(&mut self, k: &str, t: Option<crate::time::Timestamp>) -> &mut Self {
+    pub fn opt_ts(&mut self, k: Key, t: Option<crate::time::Timestamp>) -> &mut Self {
         match t {
             Some(t) => self.ts(k, t),
             None => self.null(k),
@@ -113,7 +124,7 @@ impl JsonBuf {
     }
 
     /// A string known to need no escaping (names, addresses).
-    pub fn plain(&mut self, k: &str, v: &str) -> &mut Self {
+    pub fn plain(&mut self, k: Key, v: &str) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
         self.buf.extend_from_slice(v.as_bytes());
@@ -121,7 +132,7 @@ impl JsonBuf {
         self
     }
 
-    pub fn opt_plain(&mut self, k: &str, v: Option<&str>) -> &mut Self {
+    pub fn opt_plain(&mut self, k: Key, v: Option<&str>) -> &mut Self {
         match v {
             Some(v) => self.plain(k, v),
             None => self.null(k),
@@ -129,7 +140,7 @@ impl JsonBuf {
     }
 
     /// An address and port as a string (`"10.0.0.1:80"`, `"[::1]:80"`).
-    pub fn addr(&mut self, k: &str, a: &std::net::SocketAddr) -> &mut Self {
+    pub fn addr(&mut self, k: Key, a: &std::net::SocketAddr) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
         crate::render::push::socket_addr(&mut Plain(&mut self.buf), a);
@@ -137,14 +148,14 @@ impl JsonBuf {
         self
     }
 
-    pub fn opt_str(&mut self, k: &str, v: Option<impl Display>) -> &mut Self {
+    pub fn opt_str(&mut self, k: Key, v: Option<impl Display>) -> &mut Self {
         match v {
             Some(v) => self.str(k, v),
             None => self.null(k),
         }
     }
 
-    pub fn num(&mut self, k: &str, v: impl Into<u64>) -> &mut Self {
+    pub fn num(&mut self, k: Key, v: impl Into<u64>) -> &mut Self {
         self.key(k);
         let mut n = v.into();
         let mut digits = [0u8; 20];
@@ -161,7 +172,7 @@ impl JsonBuf {
         self
     }
 
-    pub fn opt_num(&mut self, k: &str, v: Option<u64>) -> &mut Self {
+    pub fn opt_num(&mut self, k: Key, v: Option<u64>) -> &mut Self {
         match v {
             Some(v) => self.num(k, v),
             None => self.null(k),
@@ -169,14 +180,14 @@ impl JsonBuf {
     }
 
     /// A finite float (durations in seconds).
-    pub fn float(&mut self, k: &str, v: f64) -> &mut Self {
+    pub fn float(&mut self, k: Key, v: f64) -> &mut Self {
         self.key(k);
         let v = if v.is_finite() { v } else { 0.0 };
         let _ = write!(Plain(&mut self.buf), "{v}");
         self
     }
 
-    pub fn opt_float(&mut self, k: &str, v: Option<f64>) -> &mut Self {
+    pub fn opt_float(&mut self, k: Key, v: Option<f64>) -> &mut Self {
         match v {
             Some(v) => self.float(k, v),
             None => self.null(k),
@@ -187,7 +198,7 @@ impl JsonBuf {
     /// written from the integer nanoseconds: the decimal with the trailing zeros dropped is
     /// that float's shortest form while a float step is under a nanosecond, that is below
     /// 2^22 s (48 days); longer spans go through the float.
-    pub fn secs(&mut self, k: &str, d: Duration) -> &mut Self {
+    pub fn secs(&mut self, k: Key, d: Duration) -> &mut Self {
         const NANOS: u64 = 1_000_000_000;
         if d.0 >= (1 << 22) * NANOS {
             return self.float(k, d.as_secs_f64());
@@ -211,28 +222,28 @@ impl JsonBuf {
         self
     }
 
-    pub fn opt_secs(&mut self, k: &str, d: Option<Duration>) -> &mut Self {
+    pub fn opt_secs(&mut self, k: Key, d: Option<Duration>) -> &mut Self {
         match d {
             Some(d) => self.secs(k, d),
             None => self.null(k),
         }
     }
 
-    pub fn bool(&mut self, k: &str, v: bool) -> &mut Self {
+    pub fn bool(&mut self, k: Key, v: bool) -> &mut Self {
         self.key(k);
         self.buf
             .extend_from_slice(if v { b"true" } else { b"false" });
         self
     }
 
-    pub fn null(&mut self, k: &str) -> &mut Self {
+    pub fn null(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.extend_from_slice(b"null");
         self
     }
 
     /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
-    pub fn open(&mut self, k: &str) -> &mut Self {
+    pub fn open(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.push(b'{');
         self.nonempty.push(false);
@@ -240,7 +251,7 @@ impl JsonBuf {
     }
 
     /// An array of strings.
-    pub fn str_array<'s>(&mut self, k: &str, items: impl Iterator<Item = &'s str>) -> &mut Self {
+    pub fn str_array<'s>(&mut self, k: Key, items: impl Iterator<Item = &'s str>) -> &mut Self {
         self.key(k);
         self.buf.push(b'[');
         for (i, s) in items.enumerate() {
@@ -270,15 +281,15 @@ mod tests {
     fn writes_valid_json_in_field_order() {
         let mut j = JsonBuf::default();
         j.begin();
-        j.str("type", "x")
-            .num("n", 3u32)
-            .float("f", 0.25)
-            .opt_num("none", None)
-            .open("inner")
-            .bool("b", true)
-            .str("q", "a\"b\\c\n")
+        j.str(k!("type"), "x")
+            .num(k!("n"), 3u32)
+            .float(k!("f"), 0.25)
+            .opt_num(k!("none"), None)
+            .open(k!("inner"))
+            .bool(k!("b"), true)
+            .str(k!("q"), "a\"b\\c\n")
             .close()
-            .str_array("list", ["p", "q"].into_iter());
+            .str_array(k!("list"), ["p", "q"].into_iter());
         let line = String::from_utf8(j.finish().to_vec()).unwrap();
         assert_eq!(
             line,
@@ -320,10 +331,10 @@ mod tests {
             let d = Duration(ns);
             let mut a = JsonBuf::default();
             a.begin();
-            a.secs("s", d);
+            a.secs(k!("s"), d);
             let mut b = JsonBuf::default();
             b.begin();
-            b.float("s", d.as_secs_f64());
+            b.float(k!("s"), d.as_secs_f64());
             assert_eq!(a.finish(), b.finish(), "{ns} ns");
         }
     }
