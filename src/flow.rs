@@ -75,6 +75,12 @@ impl FlowKey {
     }
 }
 
+/// A connection's deadline is checked at least this often. Most connections close long before
+/// their idle timeout, and the entry of a deadline that has moved stays in the queue until its
+/// time comes: entries at most this far ahead keep the queue to the connections of the last
+/// few seconds, not the last five minutes.
+const CHECK_EVERY: Duration = Duration(10 * Timestamp::NANOS_PER_SEC);
+
 #[derive(Clone, Copy, Debug)]
 pub struct FlowConfig {
     pub tracker: TrackerConfig,
@@ -141,9 +147,10 @@ pub struct FlowTable {
     by_id: FxHashMap<u64, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
-    /// (slot, connection id) by deadline; an entry whose slot now holds another connection,
-    /// or whose connection has a later deadline by now, is stale and skipped.
-    deadlines: TimerWheel<(usize, u64)>,
+    /// (connection id, slot) by deadline, equal deadlines in id order; an entry whose slot now
+    /// holds another connection, or whose connection has a later deadline by now, is stale and
+    /// skipped.
+    deadlines: TimerWheel<(u64, usize)>,
     tombstones: FxHashMap<FlowKey, Tombstone>,
     tombstone_deadlines: TimerWheel<(u64, FlowKey)>,
     next_id: u64,
@@ -346,23 +353,24 @@ impl FlowTable {
         if due == Timestamp(u64::MAX) {
             return; // never
         }
+        let at = due.min(s.conn.last_ts.plus(CHECK_EVERY));
         let id = s.conn.id;
         let s = self.slots[slot].as_mut().expect("checked above");
-        if s.scheduled.is_none_or(|t| due < t) {
-            s.scheduled = Some(due);
-            self.deadlines.push(due, (slot, id));
+        if s.scheduled.is_none_or(|t| at < t) {
+            s.scheduled = Some(at);
+            self.deadlines.push(at, (id, slot));
         }
     }
 
     /// Handles every deadline at or before `now`.
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Event>) {
-        while let Some((due, (slot, id))) = self.deadlines.pop_due(now) {
+        while let Some((due, (id, slot))) = self.deadlines.pop_due(now) {
             let live = matches!(&self.slots[slot], Some(s) if s.id == id);
             if !live {
                 continue;
             }
             self.slots[slot].as_mut().expect("live").scheduled = None;
-            self.due(slot, due, out);
+            self.due(slot, due, now, out);
         }
         while let Some((due, (id, key))) = self.tombstone_deadlines.pop_due(now) {
             if let Some(t) = self.tombstones.get(&key)
@@ -385,7 +393,7 @@ impl FlowTable {
     }
 
     /// A connection's deadline `due` has come: act on it, or schedule the next one.
-    fn due(&mut self, slot: usize, due: Timestamp, out: &mut Vec<Event>) {
+    fn due(&mut self, slot: usize, due: Timestamp, now: Timestamp, out: &mut Vec<Event>) {
         let next = {
             let conn = &mut self.slots[slot].as_mut().expect("live").conn;
             conn.expire_time_wait(due, out);
@@ -393,10 +401,17 @@ impl FlowTable {
         };
         if next > due {
             if next != Timestamp(u64::MAX) {
+                // Checked again within `CHECK_EVERY` of the packet that brought this check,
+                // not of the check's own time: after a jump in the capture's time, stepping
+                // from the old time would take one step per ten seconds of the jump.
+                let at = if next > now {
+                    next.min(now.plus(CHECK_EVERY))
+                } else {
+                    next
+                };
                 let s = self.slots[slot].as_mut().expect("live");
-                s.scheduled = Some(next);
-                let id = s.conn.id;
-                self.deadlines.push(next, (slot, id));
+                s.scheduled = Some(at);
+                self.deadlines.push(at, (s.id, slot));
             }
             return;
         }
@@ -414,7 +429,7 @@ impl FlowTable {
     /// The table is full: retire the connection whose deadline comes first.
     fn evict_one(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         let mut victim = None;
-        while let Some((_, (slot, id))) = self.deadlines.pop_first() {
+        while let Some((_, (id, slot))) = self.deadlines.pop_first() {
             if matches!(&self.slots[slot], Some(s) if s.id == id) {
                 victim = Some(slot);
                 break;
@@ -609,6 +624,40 @@ mod tests {
             c[0].states(),
             [TcpState::Established, TcpState::Established]
         );
+    }
+
+    /// A thousand connections, each closed within a second: the deadline queue holds the
+    /// entries of the last few seconds, not one per connection until its idle timeout.
+    #[test]
+    fn deadlines_of_closed_connections_do_not_pile_up_until_the_idle_timeout() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        for i in 0..1000u32 {
+            let mut c = |from_client, flags, seq, ack, secs| {
+                let mut s = seg(from_client, flags, seq, ack, secs);
+                let port = 20_000 + i as u16;
+                if from_client {
+                    s.src.set_port(port)
+                } else {
+                    s.dst.set_port(port)
+                }
+                t.segment(&s, &mut out);
+            };
+            let t0 = f64::from(i) * 0.1;
+            c(true, S, 1000, 0, t0);
+            c(false, S | A, 5000, 1001, t0 + 0.01);
+            c(true, A, 1001, 5001, t0 + 0.02);
+            c(true, F | A, 1001, 5001, t0 + 0.03);
+            c(false, F | A, 5001, 1002, t0 + 0.04);
+            c(true, A, 1002, 5002, t0 + 0.05);
+        }
+        // 100 s of traffic; idle timeouts of 300 s would leave an entry for every connection.
+        assert!(
+            t.deadlines.len() < 300,
+            "{} deadlines queued",
+            t.deadlines.len()
+        );
+        assert!(t.live() < 100, "{} connections held", t.live());
     }
 
     #[test]

@@ -3,7 +3,9 @@
 //! The flow table sets a deadline for every connection (its idle timeout, its linger after the
 //! close, its TIME_WAIT) and moves it often. A binary heap paid a logarithmic cost for each of
 //! those; here a deadline goes into the bucket of its second in constant time, and a bucket is
-//! sorted once, when its second comes, so deadlines still come out in exact time order.
+//! sorted once, when its second comes, so deadlines still come out in exact time order, and
+//! equal deadlines in the order of their values (the flow table's come out by connection id,
+//! whatever order they were set in).
 
 use std::collections::VecDeque;
 
@@ -37,7 +39,7 @@ impl<T: Copy> Default for TimerWheel<T> {
     }
 }
 
-impl<T: Copy> TimerWheel<T> {
+impl<T: Copy + Ord> TimerWheel<T> {
     pub fn len(&self) -> usize {
         self.len
     }
@@ -52,7 +54,7 @@ impl<T: Copy> TimerWheel<T> {
         let sec = due.secs();
         if self.current_sec.is_some_and(|c| sec <= c) {
             // Its second is being drained: insert in order.
-            let at = self.current.partition_point(|(t, _)| *t > due);
+            let at = self.current.partition_point(|&e| e > (due, value));
             self.current.insert(at, (due, value));
             return;
         }
@@ -103,7 +105,7 @@ impl<T: Copy> TimerWheel<T> {
                 return None;
             }
             let mut next = self.buckets.pop_front().expect("checked");
-            next.sort_unstable_by_key(|e| std::cmp::Reverse(e.0));
+            next.sort_unstable_by(|a, b| b.cmp(a));
             self.current = next;
             self.current_sec = Some(self.base);
             self.base += 1;
@@ -157,5 +159,18 @@ mod tests {
         assert_eq!(w.pop_first(), Some((ts(2.0), 'g')));
         assert_eq!(w.pop_first(), Some((ts(300.0), 'e')));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn equal_deadlines_come_out_in_the_order_of_their_values() {
+        let mut w = TimerWheel::default();
+        for v in [7u64, 3, 9, 1] {
+            w.push(ts(4.25), v);
+        }
+        assert_eq!(w.pop_due(ts(4.25)), Some((ts(4.25), 1)));
+        // One more while its second is being drained: still in value order.
+        w.push(ts(4.25), 5);
+        let rest: Vec<u64> = std::iter::from_fn(|| w.pop_due(ts(5.0)).map(|(_, v)| v)).collect();
+        assert_eq!(rest, [3, 5, 7, 9]);
     }
 }
