@@ -660,6 +660,29 @@ mod tests {
         assert!(t.live() < 100, "{} connections held", t.live());
     }
 
+    /// Capture time that jumps by centuries (a damaged or stitched file) costs one check per
+    /// connection, not one per `CHECK_EVERY` of the jump (that was 10^9 steps here).
+    #[test]
+    fn a_jump_in_capture_time_is_crossed_in_one_step() {
+        let mut t = FlowTable::new(FlowConfig::default());
+        let mut out = Vec::new();
+        for s in [
+            seg(true, S, 1000, 0, 0.0),
+            seg(false, S | A, 5000, 1001, 0.1),
+            seg(true, A, 1001, 5001, 0.2),
+        ] {
+            t.segment(&s, &mut out);
+        }
+        out.clear();
+        t.advance(
+            Timestamp(10_000_000_000 * Timestamp::NANOS_PER_SEC),
+            &mut out,
+        );
+        assert_eq!(kinds(&out), ["idle_timeout"]);
+        assert_eq!(t.live(), 0);
+        assert!(t.deadlines.is_empty());
+    }
+
     #[test]
     fn shards_split_connections_evenly_and_both_directions_alike() {
         let mut odd = 0;

@@ -1,21 +1,24 @@
 //! Deadlines by capture time, in one-second buckets (a calendar queue).
 //!
 //! The flow table sets a deadline for every connection (its idle timeout, its linger after the
-//! close, its TIME_WAIT) and moves it often. A binary heap paid a logarithmic cost for each of
-//! those; here a deadline goes into the bucket of its second in constant time, and a bucket is
-//! sorted once, when its second comes, so deadlines still come out in exact time order, and
-//! equal deadlines in the order of their values (the flow table's come out by connection id,
-//! whatever order they were set in).
+//! close, its TIME_WAIT) and moves it often. A binary heap paid a logarithmic cost in all the
+//! deadlines for each of those; here a deadline goes into the bucket of its second (a lookup
+//! among the few hundred seconds that have deadlines), and a bucket is sorted once, when its
+//! second comes, so deadlines still come out in exact time order, and equal deadlines in the
+//! order of their values (the flow table's come out by connection id, whatever order they
+//! were set in).
 
-use std::collections::VecDeque;
+use std::collections::BTreeMap;
 
 use crate::time::Timestamp;
 
-/// Deadlines carrying a value `T` (the flow table's slot and connection id).
+/// Deadlines carrying a value `T` (the flow table's connection id and slot).
 pub struct TimerWheel<T> {
-    /// The second of `buckets[0]`.
-    base: u64,
-    buckets: VecDeque<Vec<(Timestamp, T)>>,
+    /// Deadlines by their second, for the seconds after `current_sec`. A map rather than an
+    /// array indexed from the earliest second: capture time can jump by years, forwards or
+    /// back (damaged or stitched files), and an array would need a bucket for every second in
+    /// between (gigabytes).
+    buckets: BTreeMap<u64, Vec<(Timestamp, T)>>,
     /// The bucket being drained, sorted latest first so the earliest pops off the end.
     current: Vec<(Timestamp, T)>,
     /// `current` holds the deadlines of seconds up to this one.
@@ -29,8 +32,7 @@ pub struct TimerWheel<T> {
 impl<T: Copy> Default for TimerWheel<T> {
     fn default() -> Self {
         TimerWheel {
-            base: 0,
-            buckets: VecDeque::new(),
+            buckets: BTreeMap::new(),
             current: Vec::new(),
             current_sec: None,
             len: 0,
@@ -53,26 +55,12 @@ impl<T: Copy + Ord> TimerWheel<T> {
         self.bound = self.bound.min(due);
         let sec = due.secs();
         if self.current_sec.is_some_and(|c| sec <= c) {
-            // Its second is being drained: insert in order.
+            // Its second is being drained (or is earlier: time went back): insert in order.
             let at = self.current.partition_point(|&e| e > (due, value));
             self.current.insert(at, (due, value));
             return;
         }
-        if self.buckets.is_empty() {
-            self.base = sec;
-        }
-        if sec < self.base {
-            // Earlier than every bucket (time went backwards): prepend buckets.
-            for _ in sec..self.base {
-                self.buckets.push_front(Vec::new());
-            }
-            self.base = sec;
-        }
-        let i = (sec - self.base) as usize;
-        if i >= self.buckets.len() {
-            self.buckets.resize_with(i + 1, Vec::new);
-        }
-        self.buckets[i].push((due, value));
+        self.buckets.entry(sec).or_default().push((due, value));
     }
 
     /// The earliest deadline at or before `now`, removed; None when none is due.
@@ -90,25 +78,19 @@ impl<T: Copy + Ord> TimerWheel<T> {
                 self.len -= 1;
                 return Some((due, v));
             }
-            // The current second is drained: take the next non-empty bucket, if its second
-            // has come.
-            while self.buckets.front().is_some_and(|b| b.is_empty()) {
-                self.buckets.pop_front();
-                self.base += 1;
-            }
-            let Some(front) = self.buckets.front() else {
+            // The current second is drained: take the next bucket, if its second has come.
+            let Some(&sec) = self.buckets.keys().next() else {
                 self.bound = Timestamp(u64::MAX);
                 return None;
             };
-            if self.base > now.secs() || front.is_empty() {
-                self.bound = Timestamp::from_secs_nanos(self.base, 0);
+            if sec > now.secs() {
+                self.bound = Timestamp::from_secs_nanos(sec, 0);
                 return None;
             }
-            let mut next = self.buckets.pop_front().expect("checked");
+            let (sec, mut next) = self.buckets.pop_first().expect("checked");
             next.sort_unstable_by(|a, b| b.cmp(a));
             self.current = next;
-            self.current_sec = Some(self.base);
-            self.base += 1;
+            self.current_sec = Some(sec);
         }
     }
 
@@ -118,14 +100,7 @@ impl<T: Copy + Ord> TimerWheel<T> {
     }
 
     pub fn clear(&mut self) {
-        *self = TimerWheel {
-            base: 0,
-            buckets: VecDeque::new(),
-            current: Vec::new(),
-            current_sec: None,
-            len: 0,
-            bound: Timestamp(u64::MAX),
-        };
+        *self = TimerWheel::default();
     }
 }
 
@@ -172,5 +147,19 @@ mod tests {
         w.push(ts(4.25), 5);
         let rest: Vec<u64> = std::iter::from_fn(|| w.pop_due(ts(5.0)).map(|(_, v)| v)).collect();
         assert_eq!(rest, [3, 5, 7, 9]);
+    }
+
+    #[test]
+    fn deadlines_decades_apart_in_either_order() {
+        let mut w = TimerWheel::default();
+        let year = 31_557_600.0;
+        w.push(ts(80.0 * year), 'a');
+        w.push(ts(50.0 * year), 'b'); // time went back 30 years
+        w.push(ts(110.0 * year), 'c');
+        assert_eq!(w.pop_due(ts(49.0 * year)), None);
+        assert_eq!(w.pop_due(ts(200.0 * year)), Some((ts(50.0 * year), 'b')));
+        assert_eq!(w.pop_due(ts(200.0 * year)), Some((ts(80.0 * year), 'a')));
+        assert_eq!(w.pop_due(ts(200.0 * year)), Some((ts(110.0 * year), 'c')));
+        assert!(w.is_empty());
     }
 }

@@ -152,3 +152,41 @@ fn damaged_files_give_an_error_not_a_crash() {
         }
     }
 }
+
+/// Capture time that jumps by decades, forwards and back (a damaged or stitched file): the
+/// deadline queue keeps one bucket per second that has deadlines, not one per second of the
+/// span, which for these jumps would be billions of buckets (gigabytes, then an abort).
+#[test]
+fn timestamps_that_jump_by_decades_keep_memory_small() {
+    let packets = fixture_packets();
+    let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+    let mut decoder = Decoder::default();
+    let mut table = FlowTable::new(FlowConfig::default());
+    let mut events: Vec<Event> = Vec::new();
+    let mut analysed = 0;
+    // Epochs 1970, 2001, 2033, 2128 and 2554 (the largest a pcap can hold).
+    let epochs = [0u64, 1 << 30, 1 << 31, 1 << 32, (1 << 34) - 1];
+    for i in 0..20_000u64 {
+        let (link, bytes) = &packets[rng.below(packets.len())];
+        // The first packets come from one second of the latest epoch, so the first jump is
+        // backwards and comes before any deadline is due.
+        let secs = match i {
+            0..100 => epochs[epochs.len() - 1],
+            100..200 => epochs[0] + rng.below(600) as u64,
+            _ => epochs[rng.below(epochs.len())] + rng.below(600) as u64,
+        };
+        let ts = Timestamp::from_secs_nanos(secs, rng.below(1_000_000_000) as u64);
+        if let Ok(seg) = decoder.decode(*link, bytes, ts, i + 1) {
+            analysed += 1;
+            table.segment(&seg, &mut events);
+        }
+        events.clear();
+        table.take_retired().for_each(drop);
+    }
+    table.finish(Timestamp::from_secs_nanos(1 << 34, 0), &mut events);
+    assert_eq!(table.live(), 0);
+    assert!(
+        analysed > 10_000,
+        "most fixture packets are TCP ({analysed})"
+    );
+}
