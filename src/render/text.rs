@@ -24,9 +24,10 @@ pub struct TextRenderer<W: Write> {
     color: bool,
     /// Connections whose header line has been printed (dropped when they are over).
     announced: FxHashSet<u64>,
-    /// Reused for each event's sentence and timestamp.
+    /// Reused for each event: its sentence, and the whole line being assembled.
     line: String,
-    stamp: Vec<u8>,
+    assembled: Vec<u8>,
+    /// The calendar part of the last timestamp printed.
     seconds: crate::time::SecondCache,
 }
 
@@ -51,7 +52,7 @@ impl<W: Write> TextRenderer<W> {
             color,
             announced: FxHashSet::default(),
             line: String::with_capacity(160),
-            stamp: Vec::with_capacity(32),
+            assembled: Vec::with_capacity(160),
             seconds: Default::default(),
         }
     }
@@ -169,7 +170,7 @@ impl<W: Write> Renderer for TextRenderer<W> {
         words::write_sentence(&mut self.line, ev, &self.tf, self.time_wait);
         // The line is assembled in one buffer and written at once: one timeline line per
         // event makes `write!` and its padding machinery a real share of the run.
-        let l = &mut self.stamp;
+        let l = &mut self.assembled;
         l.clear();
         self.tf.push_cached(l, ev.ts, &mut self.seconds);
         l.extend_from_slice(b"  #");
