@@ -276,11 +276,18 @@ pub fn write_connection(j: &mut JsonBuf, c: &Connection) {
         .num(k!("fin"), r.fin)
         .close();
     per_side(j, k!("keepalives"), cl.keepalives, sv.keepalives);
-    j.open(k!("zeek"))
-        .plain(k!("conn_state"), c.zeek.conn_state())
-        .plain(k!("history"), c.zeek.history())
-        .plain(k!("orig"), c.zeek.orig.name())
-        .close();
+    match &c.zeek {
+        Some(z) => {
+            j.open(k!("zeek"))
+                .plain(k!("conn_state"), z.conn_state())
+                .plain(k!("history"), z.history())
+                .plain(k!("orig"), z.orig.name())
+                .close();
+        }
+        None => {
+            j.null(k!("zeek"));
+        }
+    }
     j.open(k!("analysis"));
     direction_analysis(j, k!("client"), &cl.analysis);
     direction_analysis(j, k!("server"), &sv.analysis);

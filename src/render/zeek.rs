@@ -75,7 +75,10 @@ fn uid(id: u64) -> String {
 
 /// One conn.log line.
 pub fn conn_line(c: &Connection) -> String {
-    let z = &c.zeek;
+    // The zeek format always tracks Zeek's model (see `TrackerConfig::zeek`).
+    let Some(z) = c.zeek.as_deref() else {
+        return String::new();
+    };
     let (orig, resp) = (c.addr(z.orig), c.addr(z.orig.peer()));
     let (ob, op, oip, omiss) = z.counts(0);
     let (rb, rp, rip, rmiss) = z.counts(1);

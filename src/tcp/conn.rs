@@ -366,8 +366,9 @@ pub struct Connection {
     reacked: bool,
     /// The client has sent an ACK-bearing non-SYN segment after its SYN.
     client_acked: bool,
-    /// The same connection as Zeek models it (conn_state, history).
-    pub zeek: ZeekConn,
+    /// The same connection as Zeek models it (conn_state, history), when the output shows it
+    /// (`TrackerConfig::zeek`): boxed, so the other outputs carry 8 bytes for it, not 300.
+    pub zeek: Option<Box<ZeekConn>>,
     /// Why the flow table let go of it.
     pub end_reason: EndReason,
     config: TrackerConfig,
@@ -440,14 +441,14 @@ impl Connection {
             irtt: None,
             reacked: false,
             client_acked: false,
-            zeek: ZeekConn::new(
-                if seg.src == client {
+            zeek: config.zeek.then(|| {
+                let orig = if seg.src == client {
                     Side::Client
                 } else {
                     Side::Server
-                },
-                seg.ts,
-            ),
+                };
+                Box::new(ZeekConn::new(orig, seg.ts))
+            }),
             end_reason: EndReason::Open,
             config,
         }
@@ -532,7 +533,9 @@ impl Connection {
             r.by = r.by.peer();
         }
         // Zeek's originator is an address, not a role: it stays where it was.
-        self.zeek.orig = self.zeek.orig.peer();
+        if let Some(z) = self.zeek.as_mut() {
+            z.orig = z.orig.peer();
+        }
     }
 
     /// Feeds one segment of this connection to the tracker; events go to `out`.
@@ -558,8 +561,8 @@ impl Connection {
         let x = self.side_of(seg);
         let y = x.peer();
         let ts = seg.ts;
-        if self.config.zeek {
-            self.zeek.observe(seg, x);
+        if let Some(z) = self.zeek.as_mut() {
+            z.observe(seg, x);
         }
         if ts > self.last_ts {
             self.last_ts = ts;
