@@ -87,7 +87,7 @@ impl Pipeline {
     }
 
     fn analyse(&mut self, item: Item) -> io::Result<()> {
-        let seg = match item {
+        let (seg, spread) = match item {
             Item::Start(first) => {
                 self.renderer.start(first);
                 return Ok(());
@@ -96,7 +96,9 @@ impl Pipeline {
                 self.table.advance(ts, &mut self.events);
                 return self.drain();
             }
-            Item::Segment(seg, spread) if self.shard.is_none_or(|s| s.owns(spread)) => seg,
+            Item::Segment(seg, spread) if self.shard.is_none_or(|s| s.owns(spread)) => {
+                (seg, spread)
+            }
             // Another shard's segment: only its time counts here, as a tick's would.
             Item::Segment(seg, _) => {
                 self.table.advance(seg.ts, &mut self.events);
@@ -106,7 +108,7 @@ impl Pipeline {
         // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
         self.table.advance(seg.ts, &mut self.events);
         self.drain()?;
-        match self.table.segment(&seg, &mut self.events) {
+        match self.table.segment_hashed(&seg, spread, &mut self.events) {
             Routed::Live(id, obs) => {
                 if self.packets_view
                     && let Some(c) = self.table.get(id)

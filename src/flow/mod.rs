@@ -18,9 +18,13 @@
 //! checked against the connection's current deadline when it comes due, so a busy connection
 //! is rescheduled only then, never per packet.
 
+mod index;
+
 use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
+
+use index::FlowIndex;
 
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
@@ -143,7 +147,8 @@ pub enum Routed {
 }
 
 pub struct FlowTable {
-    by_key: FxHashMap<FlowKey, usize>,
+    /// The slot of each live connection, by its key's `spread`.
+    by_key: FlowIndex,
     by_id: FxHashMap<u64, usize>,
     slots: Vec<Option<Slot>>,
     free: Vec<usize>,
@@ -180,7 +185,7 @@ pub struct FlowTable {
 impl FlowTable {
     pub fn new(config: FlowConfig) -> FlowTable {
         FlowTable {
-            by_key: FxHashMap::default(),
+            by_key: FlowIndex::default(),
             by_id: FxHashMap::default(),
             slots: Vec::new(),
             free: Vec::new(),
@@ -208,10 +213,22 @@ impl FlowTable {
 
     /// Routes one segment to its connection; events go to `out`.
     pub fn segment(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Routed {
+        self.segment_hashed(seg, FlowKey::of(seg).spread(), out)
+    }
+
+    /// The slot of the live connection of `key`, whose spread is `hash`.
+    fn find(&self, key: &FlowKey, hash: u64) -> Option<usize> {
+        self.by_key
+            .candidates(hash)
+            .find(|&slot| self.slots[slot].as_ref().is_some_and(|s| s.key == *key))
+    }
+
+    /// [`FlowTable::segment`] for a segment whose 4-tuple's spread is known already.
+    pub fn segment_hashed(&mut self, seg: &Segment, hash: u64, out: &mut Vec<Event>) -> Routed {
         self.advance(seg.ts, out);
         let key = FlowKey::of(seg);
         let mut reused_from = None;
-        if let Some(&slot) = self.by_key.get(&key) {
+        if let Some(slot) = self.find(&key, hash) {
             let s = self.slots[slot].as_mut().expect("mapped slot is live");
             if !s.conn.is_new_incarnation(seg) {
                 let was_closed = s.conn.is_closed_or_time_wait();
@@ -291,7 +308,7 @@ impl FlowTable {
             key,
             scheduled: None,
         });
-        self.by_key.insert(key, slot);
+        self.by_key.insert(hash, slot);
         self.by_id.insert(id, slot);
         self.peak_live = self.peak_live.max(self.by_key.len());
         self.reschedule(slot);
@@ -436,7 +453,7 @@ impl FlowTable {
             }
         }
         // With the timeouts off nothing is scheduled: take any connection.
-        let Some(slot) = victim.or_else(|| self.by_key.values().next().copied()) else {
+        let Some(slot) = victim.or_else(|| self.by_key.slots().next()) else {
             return;
         };
         let conn = &mut self.slots[slot].as_mut().expect("live").conn;
@@ -450,7 +467,7 @@ impl FlowTable {
         let Some(mut s) = self.slots[slot].take() else {
             return;
         };
-        self.by_key.remove(&s.key);
+        self.by_key.remove(s.key.spread(), slot);
         self.by_id.remove(&s.conn.id);
         self.free.push(slot);
         s.conn.end_reason = reason;
@@ -487,7 +504,7 @@ impl FlowTable {
     pub fn finish_some(&mut self, end: Timestamp, out: &mut Vec<Event>, n: usize) -> bool {
         if self.finishing.is_none() {
             self.advance(end, out);
-            let mut slots: Vec<usize> = self.by_key.values().copied().collect();
+            let mut slots: Vec<usize> = self.by_key.slots().collect();
             slots.sort_by_key(|&i| std::cmp::Reverse(self.slots[i].as_ref().map(|s| s.id)));
             self.finishing = Some(slots);
         }
