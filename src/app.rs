@@ -62,7 +62,7 @@ struct Pipeline {
 
 impl Pipeline {
     /// Analyses one item; false once the output has failed and the run should stop.
-    fn item(&mut self, item: Item) -> bool {
+    fn item(&mut self, item: &Item) -> bool {
         if let Err(e) = self.analyse(item) {
             self.output_error = Some(e);
             return false;
@@ -80,24 +80,24 @@ impl Pipeline {
                 if self.events.is_empty() && !self.table.has_retired() {
                     return true;
                 }
-                self.item(Item::Tick(seg.ts))
+                self.item(&Item::Tick(seg.ts))
             }
-            _ => self.item(*item),
+            _ => self.item(item),
         }
     }
 
-    fn analyse(&mut self, item: Item) -> io::Result<()> {
+    fn analyse(&mut self, item: &Item) -> io::Result<()> {
         let (seg, spread) = match item {
-            Item::Start(first) => {
+            &Item::Start(first) => {
                 self.renderer.start(first);
                 return Ok(());
             }
-            Item::Tick(ts) => {
+            &Item::Tick(ts) => {
                 self.table.advance(ts, &mut self.events);
                 return self.drain();
             }
-            Item::Segment(seg, spread) if self.shard.is_none_or(|s| s.owns(spread)) => {
-                (seg, spread)
+            Item::Segment(seg, spread) if self.shard.is_none_or(|s| s.owns(*spread)) => {
+                (seg, *spread)
             }
             // Another shard's segment: only its time counts here, as a tick's would.
             Item::Segment(seg, _) => {
@@ -108,12 +108,12 @@ impl Pipeline {
         // Deadlines due before this packet (TIME_WAIT expiries) come first in the timeline.
         self.table.advance(seg.ts, &mut self.events);
         self.drain()?;
-        match self.table.segment_hashed(&seg, spread, &mut self.events) {
+        match self.table.segment_hashed(seg, spread, &mut self.events) {
             Routed::Live(id, obs) => {
                 if self.packets_view
                     && let Some(c) = self.table.get(id)
                 {
-                    self.renderer.segment(&seg, c, &obs)?;
+                    self.renderer.segment(seg, c, &obs)?;
                 }
             }
             Routed::Late(conn, from, rel_seq, rel_ack) => {
@@ -124,7 +124,7 @@ impl Pipeline {
                         rel_seq,
                         rel_ack,
                     };
-                    self.renderer.late_segment(&seg, &late)?;
+                    self.renderer.late_segment(seg, &late)?;
                 }
             }
         }

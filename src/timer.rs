@@ -63,6 +63,12 @@ impl<T: Copy + Ord> TimerWheel<T> {
         self.buckets.entry(sec).or_default().push((due, value));
     }
 
+    /// No deadline is due before this time (a cheap check before `pop_due`).
+    #[inline]
+    pub fn bound(&self) -> Timestamp {
+        self.bound
+    }
+
     /// The earliest deadline at or before `now`, removed; None when none is due.
     pub fn pop_due(&mut self, now: Timestamp) -> Option<(Timestamp, T)> {
         if now < self.bound {

@@ -380,7 +380,16 @@ impl FlowTable {
     }
 
     /// Handles every deadline at or before `now`.
+    #[inline]
     pub fn advance(&mut self, now: Timestamp, out: &mut Vec<Event>) {
+        // Called several times for every segment, and almost always nothing is due: that
+        // check is two comparisons here, without a call.
+        if now >= self.deadlines.bound() || now >= self.tombstone_deadlines.bound() {
+            self.advance_due(now, out);
+        }
+    }
+
+    fn advance_due(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         while let Some((due, (id, slot))) = self.deadlines.pop_due(now) {
             let live = matches!(&self.slots[slot], Some(s) if s.id == id);
             if !live {
