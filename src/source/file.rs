@@ -181,14 +181,6 @@ impl CaptureFile {
         // A record that straddles the end of the read buffer is copied here; the others are
         // handed over in place, straight from the buffer.
         let mut straddling = Vec::new();
-        let u32_at = |b: &[u8], i: usize| {
-            let v = [b[i], b[i + 1], b[i + 2], b[i + 3]];
-            if h.big_endian {
-                u32::from_be_bytes(v)
-            } else {
-                u32::from_le_bytes(v)
-            }
-        };
         loop {
             let buf = match reader.fill_buf() {
                 Ok(b) => b,
@@ -197,24 +189,51 @@ impl CaptureFile {
             if buf.is_empty() {
                 return Ok(());
             }
-            let mut rec = [0u8; 16];
-            let in_place = buf.len() >= 16;
-            if in_place {
-                rec.copy_from_slice(&buf[..16]);
-            } else {
-                match read_full(reader, &mut rec) {
-                    Ok(16) => {}
-                    Ok(_) => {
-                        return Err(SourceError::Truncated {
-                            path: self.path.clone(),
-                            packets: self.packets,
-                        });
-                    }
-                    Err(e) => return Err(self.io_error(e)),
+            // Every record wholly in the buffer, one after the other, without going back to
+            // the reader in between (it is behind a `dyn`, and this loop runs per packet).
+            let mut used = 0;
+            let mut stop = false;
+            while let Some(rec) = buf.get(used..used + 16) {
+                let (ts, caplen, wire_len) = h.record(rec);
+                if caplen > MAX_RECORD.max(h.snaplen) {
+                    break; // reported below, after what came before it
+                }
+                let Some(data) = buf.get(used + 16..used + 16 + caplen as usize) else {
+                    break;
+                };
+                self.packets += 1;
+                used += 16 + caplen as usize;
+                let packet = RawPacket {
+                    ts,
+                    wire_len,
+                    data,
+                    link: h.link,
+                };
+                if f(packet) == Flow::Stop {
+                    stop = true;
+                    break;
                 }
             }
-            let (secs, frac) = (u32_at(&rec, 0), u32_at(&rec, 4));
-            let (caplen, wire_len) = (u32_at(&rec, 8), u32_at(&rec, 12));
+            reader.consume(used);
+            if stop {
+                return Ok(());
+            }
+            if used > 0 {
+                continue;
+            }
+            // The buffer holds less than one record: this one is read through a copy.
+            let mut rec = [0u8; 16];
+            match read_full(reader, &mut rec) {
+                Ok(16) => {}
+                Ok(_) => {
+                    return Err(SourceError::Truncated {
+                        path: self.path.clone(),
+                        packets: self.packets,
+                    });
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
+            let (ts, caplen, wire_len) = h.record(&rec);
             if caplen > MAX_RECORD.max(h.snaplen) {
                 return Err(SourceError::Corrupt {
                     path: self.path.clone(),
@@ -226,53 +245,25 @@ impl CaptureFile {
                     ),
                 });
             }
-            let caplen = caplen as usize;
-            // A sub-second field of a second or more is invalid (tcpdump prints "invalid");
-            // it is read as the last instant of its second, so a garbage value cannot throw
-            // the packet seconds or hours away from its neighbours.
-            let ts = if h.nanos {
-                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac.min(999_999_999)))
-            } else {
-                Timestamp::from_secs_nanos(u64::from(secs), u64::from(frac.min(999_999)) * 1000)
-            };
+            straddling.resize(caplen as usize, 0);
+            match read_full(reader, &mut straddling) {
+                Ok(n) if n == caplen as usize => {}
+                Ok(_) => {
+                    return Err(SourceError::Truncated {
+                        path: self.path.clone(),
+                        packets: self.packets,
+                    });
+                }
+                Err(e) => return Err(self.io_error(e)),
+            }
             self.packets += 1;
-            let flow = if in_place && reader.fill_buf().map_or(0, |b| b.len()) >= 16 + caplen {
-                let buf = reader.fill_buf().map_err(|e| SourceError::Corrupt {
-                    path: self.path.clone(),
-                    what: e.to_string(),
-                })?;
-                let flow = f(RawPacket {
-                    ts,
-                    wire_len,
-                    data: &buf[16..16 + caplen],
-                    link: h.link,
-                });
-                reader.consume(16 + caplen);
-                flow
-            } else {
-                if in_place {
-                    reader.consume(16);
-                }
-                straddling.resize(caplen, 0);
-                match read_full(reader, &mut straddling) {
-                    Ok(n) if n == caplen => {}
-                    Ok(_) => {
-                        self.packets -= 1;
-                        return Err(SourceError::Truncated {
-                            path: self.path.clone(),
-                            packets: self.packets,
-                        });
-                    }
-                    Err(e) => return Err(self.io_error(e)),
-                }
-                f(RawPacket {
-                    ts,
-                    wire_len,
-                    data: &straddling,
-                    link: h.link,
-                })
+            let packet = RawPacket {
+                ts,
+                wire_len,
+                data: &straddling,
+                link: h.link,
             };
-            if flow == Flow::Stop {
+            if f(packet) == Flow::Stop {
                 return Ok(());
             }
         }
@@ -415,6 +406,30 @@ fn read_full(r: &mut dyn BufRead, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(n)
+}
+
+impl PcapHeader {
+    /// A packet record's header (16 bytes): time, captured length, length on the wire.
+    fn record(&self, rec: &[u8]) -> (Timestamp, u32, u32) {
+        let u32_at = |i: usize| {
+            let v = [rec[i], rec[i + 1], rec[i + 2], rec[i + 3]];
+            if self.big_endian {
+                u32::from_be_bytes(v)
+            } else {
+                u32::from_le_bytes(v)
+            }
+        };
+        let (secs, frac) = (u64::from(u32_at(0)), u64::from(u32_at(4)));
+        // A sub-second field of a second or more is invalid (tcpdump prints "invalid"); it
+        // is read as the last instant of its second, so a garbage value cannot throw the
+        // packet seconds or hours away from its neighbours.
+        let ts = if self.nanos {
+            Timestamp::from_secs_nanos(secs, frac.min(999_999_999))
+        } else {
+            Timestamp::from_secs_nanos(secs, frac.min(999_999) * 1000)
+        };
+        (ts, u32_at(8), u32_at(12))
+    }
 }
 
 fn parse_pcap_header(path: &str, h: &[u8; 24]) -> Result<PcapHeader, SourceError> {
