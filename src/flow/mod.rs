@@ -578,6 +578,18 @@ mod tests {
         }
     }
 
+    /// A handshake ending at 0.2 s, its events cleared.
+    fn established_connection(t: &mut FlowTable, out: &mut Vec<Event>) {
+        for s in [
+            seg(true, S, 1000, 0, 0.0),
+            seg(false, S | A, 5000, 1001, 0.1),
+            seg(true, A, 1001, 5001, 0.2),
+        ] {
+            t.segment(&s, out);
+        }
+        out.clear();
+    }
+
     fn kinds(out: &[Event]) -> Vec<&'static str> {
         out.iter().map(|e| e.kind.name()).collect()
     }
@@ -628,16 +640,8 @@ mod tests {
 
     #[test]
     fn silent_connections_are_forgotten_after_the_idle_timeout() {
-        let mut t = FlowTable::new(FlowConfig::default());
-        let mut out = Vec::new();
-        for s in [
-            seg(true, S, 1000, 0, 0.0),
-            seg(false, S | A, 5000, 1001, 0.1),
-            seg(true, A, 1001, 5001, 0.2),
-        ] {
-            t.segment(&s, &mut out);
-        }
-        out.clear();
+        let (mut t, mut out) = (FlowTable::new(FlowConfig::default()), Vec::new());
+        established_connection(&mut t, &mut out);
         t.advance(Timestamp(299_000_000_000), &mut out);
         assert_eq!(t.live(), 1);
         t.advance(Timestamp(301_000_000_000), &mut out);
@@ -690,16 +694,8 @@ mod tests {
     /// connection, not one per `CHECK_EVERY` of the jump (that was 10^9 steps here).
     #[test]
     fn a_jump_in_capture_time_is_crossed_in_one_step() {
-        let mut t = FlowTable::new(FlowConfig::default());
-        let mut out = Vec::new();
-        for s in [
-            seg(true, S, 1000, 0, 0.0),
-            seg(false, S | A, 5000, 1001, 0.1),
-            seg(true, A, 1001, 5001, 0.2),
-        ] {
-            t.segment(&s, &mut out);
-        }
-        out.clear();
+        let (mut t, mut out) = (FlowTable::new(FlowConfig::default()), Vec::new());
+        established_connection(&mut t, &mut out);
         t.advance(
             Timestamp(10_000_000_000 * Timestamp::NANOS_PER_SEC),
             &mut out,
