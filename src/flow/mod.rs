@@ -65,8 +65,8 @@ impl FlowKey {
         }
     }
 
-    /// A well-mixed number from the key, the same for both directions (the key is ordered),
-    /// for spreading connections over the shards of a sharded run.
+    /// A well-mixed number from the key, the same for both directions (the key is ordered):
+    /// the flow index's hash, and what spreads connections over the shards of a sharded run.
     pub fn spread(&self) -> u64 {
         let fold = |([high, low], port): Endpoint| high ^ low ^ u64::from(port);
         let mut h = fold(self.lo) ^ fold(self.hi).rotate_left(29);
@@ -223,10 +223,12 @@ impl FlowTable {
             .find(|&slot| self.slots[slot].as_ref().is_some_and(|s| s.key == *key))
     }
 
-    /// [`FlowTable::segment`] for a segment whose 4-tuple's spread is known already.
+    /// [`FlowTable::segment`] for a segment whose 4-tuple's spread is known already: `hash`
+    /// must be `FlowKey::of(seg).spread()` (the reading thread computes it once per packet).
     pub fn segment_hashed(&mut self, seg: &Segment, hash: u64, out: &mut Vec<Event>) -> Routed {
         self.advance(seg.ts, out);
         let key = FlowKey::of(seg);
+        debug_assert_eq!(hash, key.spread(), "segment_hashed needs the key's spread");
         let mut reused_from = None;
         if let Some(slot) = self.find(&key, hash) {
             let s = self.slots[slot].as_mut().expect("mapped slot is live");
@@ -476,7 +478,8 @@ impl FlowTable {
         let Some(mut s) = self.slots[slot].take() else {
             return;
         };
-        self.by_key.remove(s.key.spread(), slot);
+        let removed = self.by_key.remove(s.key.spread(), slot);
+        debug_assert!(removed, "a live slot is in the index");
         self.by_id.remove(&s.conn.id);
         self.free.push(slot);
         s.conn.end_reason = reason;
