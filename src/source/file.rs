@@ -221,7 +221,8 @@ impl CaptureFile {
             if used > 0 {
                 continue;
             }
-            // The buffer holds less than one record: this one is read through a copy.
+            // The next record is not wholly in the buffer (or its length is bad): it is read
+            // through a copy, and a bad length is reported here.
             let mut rec = [0u8; 16];
             match read_full(reader, &mut rec) {
                 Ok(16) => {}
