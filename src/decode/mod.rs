@@ -126,6 +126,35 @@ pub struct Segment {
 }
 
 impl Segment {
+    /// A segment of the unit tests' connection, client 10.0.0.1:40000, server 10.0.0.2:80.
+    #[cfg(test)]
+    pub(crate) fn test_between(
+        from_client: bool,
+        flags: u16,
+        seq: u32,
+        ack: u32,
+        payload_len: u32,
+        ts: Timestamp,
+    ) -> Segment {
+        let c: SocketAddr = "10.0.0.1:40000".parse().expect("an address");
+        let s: SocketAddr = "10.0.0.2:80".parse().expect("an address");
+        let (src, dst) = if from_client { (c, s) } else { (s, c) };
+        Segment {
+            ts,
+            frame: 0,
+            src,
+            dst,
+            seq: SeqNum(seq),
+            ack: SeqNum(ack),
+            flags: TcpFlags(flags),
+            window: 1000,
+            payload_len,
+            options: TcpOptions::default(),
+            truncated: false,
+            ip_len: 40 + payload_len,
+        }
+    }
+
     /// Sequence space the segment occupies: payload, plus one each for SYN and FIN.
     pub fn seq_len(&self) -> u32 {
         self.payload_len + u32::from(self.flags.syn()) + u32::from(self.flags.fin())

@@ -541,26 +541,17 @@ impl FlowTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{TcpFlags, TcpOptions};
+    use crate::decode::TcpFlags;
 
     fn seg(from_client: bool, flags: u16, seq: u32, ack: u32, secs: f64) -> Segment {
-        let c: SocketAddr = "10.0.0.1:40000".parse().unwrap();
-        let s: SocketAddr = "10.0.0.2:80".parse().unwrap();
-        let (src, dst) = if from_client { (c, s) } else { (s, c) };
-        Segment {
-            ts: Timestamp((secs * 1e9) as u64),
-            frame: 0,
-            src,
-            dst,
-            seq: SeqNum(seq),
-            ack: SeqNum(ack),
-            flags: TcpFlags(flags),
-            window: 1000,
-            payload_len: 0,
-            options: TcpOptions::default(),
-            truncated: false,
-            ip_len: 40,
-        }
+        Segment::test_between(
+            from_client,
+            flags,
+            seq,
+            ack,
+            0,
+            Timestamp((secs * 1e9) as u64),
+        )
     }
 
     const S: u16 = TcpFlags::SYN;

@@ -434,31 +434,17 @@ impl ZeekConn {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{TcpFlags, TcpOptions};
+    use crate::decode::TcpFlags;
 
     fn seg(from_client: bool, flags: u16, seq: u32, ack: u32, len: u32) -> (Segment, Side) {
-        let c = "10.0.0.1:40000".parse().unwrap();
-        let s = "10.0.0.2:80".parse().unwrap();
-        let (src, dst, side) = if from_client {
-            (c, s, Side::Client)
+        let ts = Timestamp(u64::from(seq));
+        let side = if from_client {
+            Side::Client
         } else {
-            (s, c, Side::Server)
+            Side::Server
         };
         (
-            Segment {
-                ts: Timestamp(u64::from(seq)),
-                frame: 0,
-                src,
-                dst,
-                seq: SeqNum(seq),
-                ack: SeqNum(ack),
-                flags: TcpFlags(flags),
-                window: 1000,
-                payload_len: len,
-                options: TcpOptions::default(),
-                truncated: false,
-                ip_len: 40 + len,
-            },
+            Segment::test_between(from_client, flags, seq, ack, len, ts),
             side,
         )
     }
