@@ -141,30 +141,45 @@ impl ConnTable {
     /// The row's cells, in the order of `HEADER`.
     fn cells(&self, r: &Row) -> [String; 15] {
         let mut buf = CellBuf::default();
-        self.cells_into(r, &mut buf, None);
+        self.format_row(r, &mut buf);
         buf.cells
     }
 
-    /// Writes the row's cells into `cells`, reusing their buffers (a large table formats
-    /// every row twice: once to measure, once to print). When measuring, `ts_width` stands in
-    /// for every timestamp, all of which print in that width at most.
-    fn cells_into(&self, r: &Row, buf: &mut CellBuf, ts_width: Option<usize>) {
+    /// Writes the row's cells into `buf`, reusing its buffers.
+    fn format_row(&self, r: &Row, buf: &mut CellBuf) {
         let CellBuf {
             cells,
             scratch,
             seconds,
         } = buf;
-        let mut ts = |t: Timestamp, out: &mut String| match ts_width {
-            Some(w) => out.extend(std::iter::repeat_n(' ', w)),
-            None => {
-                scratch.clear();
-                self.tf.push_cached(scratch, t, seconds);
-                out.push_str(std::str::from_utf8(scratch).unwrap_or("?"));
-            }
-        };
-        let pair = |out: &mut String, [a, b]: [u64; 2]| {
+        self.cells_into(r, cells, |t, out: &mut String| {
+            scratch.clear();
+            self.tf.push_cached(scratch, t, seconds);
+            out.push_str(std::str::from_utf8(scratch).unwrap_or("?"));
+        });
+    }
+
+    /// The widths of the row's cells, without formatting them: the first pass over a large
+    /// table, which only measures. Every timestamp counts as `ts_width`, the width all of
+    /// them print in at most.
+    fn widths_of(&self, r: &Row, ts_width: usize) -> [Width; 15] {
+        let mut widths = [Width(0); 15];
+        self.cells_into(r, &mut widths, |_, w: &mut Width| w.0 += ts_width);
+        widths
+    }
+
+    /// Appends the row's cells to `cells` (empty on entry), in the order of `HEADER`; `ts`
+    /// appends a timestamp. One routine for printing into strings and for measuring widths,
+    /// so that what is measured is what is printed.
+    fn cells_into<C: TableCell>(
+        &self,
+        r: &Row,
+        cells: &mut [C; 15],
+        mut ts: impl FnMut(Timestamp, &mut C),
+    ) {
+        let pair = |out: &mut C, [a, b]: [u64; 2]| {
             push::uint(out, a);
-            out.push('/');
+            out.put_char('/');
             push::uint(out, b);
         };
         for c in cells.iter_mut() {
@@ -173,25 +188,25 @@ impl ConnTable {
         push::uint(&mut cells[0], r.id);
         push::socket_addr(&mut cells[1], &r.client);
         if r.inferred {
-            cells[1].push_str(" (inferred)");
+            cells[1].put(" (inferred)");
         }
         push::socket_addr(&mut cells[2], &r.server);
         ts(r.first_ts, &mut cells[3]);
         let _ = r.duration.write_human(&mut cells[4]);
-        cells[5].push_str(r.handshake.name());
+        cells[5].put(r.handshake.name());
         match (r.handshake, r.rtt) {
             (HandshakeStatus::Complete, Some(rtt)) => {
-                cells[5].push(' ');
+                cells[5].put_char(' ');
                 let _ = rtt.write_human(&mut cells[5]);
             }
-            _ if r.simultaneous_open => cells[5].push_str(" (simultaneous)"),
+            _ if r.simultaneous_open => cells[5].put(" (simultaneous)"),
             _ => {}
         }
-        cells[6].push_str(r.close.name());
+        cells[6].put(r.close.name());
         if r.half_close {
-            cells[6].push_str(" (half-close)");
+            cells[6].put(" (half-close)");
         }
-        cells[7].push_str(r.first_fin.unwrap_or("-"));
+        cells[7].put(r.first_fin.unwrap_or("-"));
         match (r.tw_side, r.tw_until) {
             (Some(side), Some(until)) => {
                 let how = match r.tw_ended {
@@ -201,36 +216,36 @@ impl ConnTable {
                     None => "until",
                 };
                 for piece in [side, ", ", how, " "] {
-                    cells[8].push_str(piece);
+                    cells[8].put(piece);
                 }
                 ts(until, &mut cells[8]);
             }
-            _ => cells[8].push('-'),
+            _ => cells[8].put_char('-'),
         }
         match r.rst {
             Some((by, cause)) => {
                 for piece in [by.name(), " (", cause.name(), ")"] {
-                    cells[9].push_str(piece);
+                    cells[9].put(piece);
                 }
             }
-            None => cells[9].push('-'),
+            None => cells[9].put_char('-'),
         }
         push::uint(&mut cells[10], r.retrans);
         pair(&mut cells[11], r.packets);
         pair(&mut cells[12], r.bytes);
         for piece in [r.states[0].name(), "/", r.states[1].name()] {
-            cells[13].push_str(piece);
+            cells[13].put(piece);
         }
         for (label, n) in SHORT.iter().zip(&r.analysis).filter(|(_, n)| **n > 0) {
             if !cells[14].is_empty() {
-                cells[14].push_str(", ");
+                cells[14].put(", ");
             }
             push::uint(&mut cells[14], *n);
-            cells[14].push(' ');
-            cells[14].push_str(label);
+            cells[14].put_char(' ');
+            cells[14].put(label);
         }
         if cells[14].is_empty() {
-            cells[14].push('-');
+            cells[14].put_char('-');
         }
     }
 
@@ -274,12 +289,10 @@ impl ConnTable {
             .unwrap_or_default();
         let ts_width = self.tf.to_string(latest).chars().count();
         let measure = |rows: &[Row]| {
-            let mut buf = CellBuf::default();
             let mut widths = [0usize; 15];
             for r in rows {
-                self.cells_into(r, &mut buf, Some(ts_width));
-                for (w, cell) in widths.iter_mut().zip(&buf.cells) {
-                    *w = (*w).max(width_of(cell));
+                for (w, cell) in widths.iter_mut().zip(self.widths_of(r, ts_width)) {
+                    *w = (*w).max(cell.0);
                 }
             }
             widths
@@ -293,7 +306,7 @@ impl ConnTable {
         let print = |rows: &[Row], text: &mut Vec<u8>| {
             let mut buf = CellBuf::default();
             for r in rows {
-                self.cells_into(r, &mut buf, None);
+                self.format_row(r, &mut buf);
                 push_line(text, &buf.cells, &widths);
             }
         };
@@ -327,6 +340,51 @@ fn on_two_threads<A: Send, B: Send>(
         let mine = a();
         (mine, other.join().expect("a table thread panicked"))
     })
+}
+
+/// What a row's cells are appended to: a `String`, or a [`Width`] that only counts.
+trait TableCell: std::fmt::Write {
+    fn clear(&mut self);
+    fn is_empty(&self) -> bool;
+    fn put(&mut self, s: &str) {
+        let _ = self.write_str(s);
+    }
+    fn put_char(&mut self, c: char) {
+        let _ = self.write_char(c);
+    }
+}
+
+impl TableCell for String {
+    fn clear(&mut self) {
+        String::clear(self);
+    }
+    fn is_empty(&self) -> bool {
+        str::is_empty(self)
+    }
+}
+
+/// The width in characters of what was written to it (measuring a cell without keeping it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Width(usize);
+
+impl std::fmt::Write for Width {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 += width_of(s);
+        Ok(())
+    }
+    fn write_char(&mut self, _: char) -> std::fmt::Result {
+        self.0 += 1;
+        Ok(())
+    }
+}
+
+impl TableCell for Width {
+    fn clear(&mut self) {
+        self.0 = 0;
+    }
+    fn is_empty(&self) -> bool {
+        self.0 == 0
+    }
 }
 
 /// A thread's buffers for formatting rows: the cells, reused from row to row, and the
@@ -561,6 +619,75 @@ mod tests {
             let port = 1024 + (id % 60_000);
             assert!(rest.starts_with(&format!("10.0.0.1:{port} ")), "{line}");
             assert!(line.contains("unanswered"), "{line}");
+        }
+    }
+
+    /// The measuring pass counts exactly the characters the printing pass writes, cell by
+    /// cell, for rows of every shape (IPv6, non-ASCII units, every optional part).
+    #[test]
+    fn measured_widths_are_the_printed_widths() {
+        let t = ConnTable::new(TimeFormatter::new(TimeFormat::Utc, false));
+        let base = Row {
+            id: 7,
+            first_frame: 7,
+            client: "10.0.0.1:40000".parse().unwrap(),
+            server: "[2001:db8::1]:443".parse().unwrap(),
+            inferred: false,
+            first_ts: Timestamp(1_700_000_000_123_456_789),
+            duration: Duration(999),
+            handshake: HandshakeStatus::Complete,
+            rtt: Some(Duration(1_234)),
+            simultaneous_open: false,
+            close: report::Close::FourWay,
+            half_close: false,
+            first_fin: Some("client"),
+            tw_side: Some("client"),
+            tw_until: Some(Timestamp(1_700_000_060_000_000_000)),
+            tw_ended: None,
+            rst: None,
+            retrans: 0,
+            packets: [12, 0],
+            bytes: [0, 123_456_789],
+            states: [TcpState::TimeWait, TcpState::Closed],
+            analysis: [0; 16],
+        };
+        let mut rows = vec![];
+        for (i, ns) in [999u64, 45_000, 2_500_000, 61_000_000_000, 7_300_000_000_000]
+            .into_iter()
+            .enumerate()
+        {
+            let mut r = Row {
+                duration: Duration(ns),
+                rtt: Some(Duration(ns / 3)),
+                ..base
+            };
+            r.inferred = i % 2 == 0;
+            r.half_close = i % 2 == 1;
+            r.tw_ended = [None, Some(TimeWaitEnd::Expired), Some(TimeWaitEnd::NewSyn)][i % 3];
+            r.analysis[i] = 10u32.pow(i as u32);
+            r.analysis[15 - i] = 3;
+            rows.push(r);
+        }
+        rows.push(Row {
+            handshake: HandshakeStatus::Refused,
+            rtt: None,
+            simultaneous_open: true,
+            close: report::Close::Refused,
+            first_fin: None,
+            tw_side: None,
+            tw_until: None,
+            rst: Some((Side::Server, ResetCause::Refused)),
+            retrans: 4_000_000_000,
+            client: "[::1]:1".parse().unwrap(),
+            ..base
+        });
+        for r in &rows {
+            let printed = t.cells(r);
+            let ts_width = width_of(&t.tf.to_string(r.first_ts));
+            let measured = t.widths_of(r, ts_width);
+            for (i, (cell, w)) in printed.iter().zip(measured).enumerate() {
+                assert_eq!(w.0, width_of(cell), "column {} ({cell:?})", HEADER[i]);
+            }
         }
     }
 }
