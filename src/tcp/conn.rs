@@ -441,14 +441,8 @@ impl Connection {
             irtt: None,
             reacked: false,
             client_acked: false,
-            zeek: config.zeek.then(|| {
-                let orig = if seg.src == client {
-                    Side::Client
-                } else {
-                    Side::Server
-                };
-                Box::new(ZeekConn::new(orig, seg.ts))
-            }),
+            // Made by `begin`, in the box of a finished connection if `adopt_buffers` gave one.
+            zeek: None,
             end_reason: EndReason::Open,
             config,
         }
@@ -457,6 +451,15 @@ impl Connection {
     /// Observes the first segment of a connection made by [`Connection::new`].
     pub fn begin(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Observation {
         let first_side = self.side_of(seg);
+        // Zeek's originator is the sender of the first packet.
+        self.zeek = match self.zeek.take() {
+            Some(mut z) if self.config.zeek => {
+                z.restart(first_side, seg.ts);
+                Some(z)
+            }
+            _ if self.config.zeek => Some(Box::new(ZeekConn::new(first_side, seg.ts))),
+            _ => None,
+        };
         if let Some(previous) = self.reused_from {
             self.emit(out, seg.ts, first_side, EventKind::PortReuse { previous });
         }
@@ -1340,6 +1343,9 @@ impl Connection {
         for (e, o) in self.ep.iter_mut().zip(&mut old.ep) {
             e.analysis.adopt_buffers(&mut o.analysis);
         }
+        // The Zeek model's box too (`begin` starts it afresh): two allocations fewer for
+        // every connection of a JSON or Zeek run.
+        self.zeek = old.zeek.take();
     }
 
     /// Gives back the memory an open connection needs once both sides are closed (the flow
@@ -1518,6 +1524,32 @@ mod tests {
     use TcpState::*;
 
     // --- Opening -------------------------------------------------------------------------
+
+    /// A connection started in the box of a finished one (as the flow table reuses boxes)
+    /// takes over its Zeek model's memory, not its history: it is Zeek's view of a new
+    /// connection, the same as in a box of its own.
+    #[test]
+    fn a_reused_box_starts_a_fresh_zeek_model() {
+        let mut w = Wire::new();
+        w.handshake();
+        w.c(".P", C_ISN + 1, S_ISN + 1, 100, 10.0);
+        w.s("F.", S_ISN + 1, C_ISN + 101, 0, 20.0);
+        let mut finished = w.conn.take().unwrap();
+        assert_eq!(finished.zeek.as_ref().unwrap().history(), "ShADf");
+        // The next connection's first packet is a SYN-ACK: Zeek's originator is its sender.
+        let first = Segment::test_between(false, TcpFlags::SYN | TcpFlags::ACK, 7, 1, 0, ms(30.0));
+        let config = TrackerConfig::default();
+        let mut reused = Connection::new(2, &first, config, None);
+        reused.adopt_buffers(&mut finished);
+        reused.begin(&first, &mut Vec::new());
+        let (fresh, _) = Connection::start(2, &first, config, None, &mut Vec::new());
+        let (a, b) = (reused.zeek.unwrap(), fresh.zeek.unwrap());
+        assert_eq!(a.history(), "H");
+        assert_eq!(
+            (a.history(), a.conn_state(), a.orig),
+            (b.history(), b.conn_state(), b.orig)
+        );
+    }
 
     #[test]
     fn three_way_handshake_walks_both_sides_to_established() {

@@ -129,6 +129,20 @@ impl ZeekConn {
         }
     }
 
+    /// The model of a new connection, as `new` makes it, in this one's memory (its history's
+    /// buffer is kept).
+    pub fn restart(&mut self, first_sender: Side, ts: Timestamp) {
+        let mut history = std::mem::take(&mut self.history);
+        history.clear();
+        if history.capacity() > 64 {
+            history = String::new();
+        }
+        *self = ZeekConn {
+            history,
+            ..ZeekConn::new(first_sender, ts)
+        };
+    }
+
     fn flip(&mut self) {
         self.orig = self.orig.peer();
         self.ep.swap(0, 1);
