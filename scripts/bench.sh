@@ -159,7 +159,8 @@ for label in ("headers", "headers-slow", "full"):
     for r in json.load(open(path))["results"]:
         name = r["command"]
         rss = [int(x) for x in open(os.path.join(d, "rss", re.sub("[^A-Za-z0-9]", "_", name))).read().split() if x.isdigit()]
-        rows.append((name, r["mean"], r.get("stddev") or 0.0, len(r["times"]), max(rss) / 1024))
+        cpu = (r.get("user") or 0.0) + (r.get("system") or 0.0)
+        rows.append((name, r["mean"], r.get("stddev") or 0.0, len(r["times"]), max(rss) / 1024, cpu))
 mean = {name: m for name, m, *_ in rows}
 
 def ratio(t, ref):
@@ -171,14 +172,16 @@ def full(name):
 def base(name):  # the full-size rows compare with the full-size tcpdump
     return "tcpdump (full)" if full(name) else "tcpdump"
 
-print("| tool | runs | seconds (mean ± σ) | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|")
-for name, m, sd, n, rss in rows:
-    print(f"| {name} | {n} | {m:.3f} ± {sd:.3f} | {packets / m / 1e6:.2f} M | "
+print("| tool | runs | seconds (mean ± σ) | CPU s | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for name, m, sd, n, rss, cpu in rows:
+    print(f"| {name} | {n} | {m:.3f} ± {sd:.3f} | {cpu:.2f} | {packets / m / 1e6:.2f} M | "
           f"{ratio(m, base(name))} | {'-' if full(name) else ratio(m, 'tshark')} | {rss:.0f} |")
 print()
 print("vs X: this tool's time divided by X's on the same file (below 1 is faster); tshark runs")
-print("on the headers-only file only. Peak RSS: the largest of the runs, from /usr/bin/time.")
+print("on the headers-only file only. CPU s: user + system time of a run (mean), on all cores;")
+print("above the seconds, the tool used more than one core. Peak RSS: the largest of the runs,")
+print("from /usr/bin/time.")
 EOF
 echo
 echo "bench.sh took $(( $(date +%s) - started )) s"
