@@ -47,8 +47,8 @@ struct Row {
     simultaneous_open: bool,
     close: report::Close,
     half_close: bool,
-    first_fin: Option<&'static str>,
-    tw_side: Option<&'static str>,
+    first_fin: Option<SideName>,
+    tw_side: Option<SideName>,
     tw_until: Option<Timestamp>,
     tw_ended: Option<TimeWaitEnd>,
     rst: Option<(Side, ResetCause)>,
@@ -56,7 +56,27 @@ struct Row {
     packets: [u64; 2],
     bytes: [u64; 2],
     states: [TcpState; 2],
-    analysis: [u32; 16],
+    /// Counts of the analysis flags (both directions), in the order of `Flags::NAMES`; None
+    /// when all are zero, as for most connections (64 bytes a row saved).
+    analysis: Option<Box<[u32; 16]>>,
+}
+
+/// Which side(s) a column names ("client", "server", "both"), in a byte instead of a
+/// 16-byte `&str`: rows are kept for every connection of the capture.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct SideName(u8);
+
+impl SideName {
+    const NAMES: [&'static str; 3] = ["client", "server", "both"];
+
+    fn of(name: &'static str) -> SideName {
+        let i = Self::NAMES.iter().position(|n| *n == name);
+        SideName(i.expect("a side's name") as u8)
+    }
+
+    fn name(self) -> &'static str {
+        Self::NAMES[usize::from(self.0)]
+    }
 }
 
 /// Above this many rows the table is printed as plain aligned columns: comfy-table builds every
@@ -91,6 +111,7 @@ impl ConnTable {
         for (i, a) in analysis.iter_mut().enumerate() {
             *a = cl.analysis.counts[i] + sv.analysis.counts[i];
         }
+        let analysis = analysis.iter().any(|&n| n > 0).then(|| Box::new(analysis));
         self.rows.push(Row {
             id: c.id,
             first_frame: c.first_frame,
@@ -104,8 +125,8 @@ impl ConnTable {
             simultaneous_open: c.simultaneous_open,
             close: report::close(c),
             half_close: c.half_close,
-            first_fin: report::first_fin(c),
-            tw_side: tw.side,
+            first_fin: report::first_fin(c).map(SideName::of),
+            tw_side: tw.side.map(SideName::of),
             tw_until: tw.until,
             tw_ended: tw.ended,
             rst: c.reset.map(|r| (r.by, r.cause)),
@@ -206,7 +227,7 @@ impl ConnTable {
         if r.half_close {
             cells[6].put(" (half-close)");
         }
-        cells[7].put(r.first_fin.unwrap_or("-"));
+        cells[7].put(r.first_fin.map_or("-", SideName::name));
         match (r.tw_side, r.tw_until) {
             (Some(side), Some(until)) => {
                 let how = match r.tw_ended {
@@ -215,7 +236,7 @@ impl ConnTable {
                     Some(TimeWaitEnd::Reset) => "ended by RST",
                     None => "until",
                 };
-                for piece in [side, ", ", how, " "] {
+                for piece in [side.name(), ", ", how, " "] {
                     cells[8].put(piece);
                 }
                 ts(until, &mut cells[8]);
@@ -236,7 +257,8 @@ impl ConnTable {
         for piece in [r.states[0].name(), "/", r.states[1].name()] {
             cells[13].put(piece);
         }
-        for (label, n) in SHORT.iter().zip(&r.analysis).filter(|(_, n)| **n > 0) {
+        let counts = r.analysis.as_deref().unwrap_or(&[0; 16]);
+        for (label, n) in SHORT.iter().zip(counts).filter(|(_, n)| **n > 0) {
             if !cells[14].is_empty() {
                 cells[14].put(", ");
             }
@@ -627,7 +649,7 @@ mod tests {
     #[test]
     fn measured_widths_are_the_printed_widths() {
         let t = ConnTable::new(TimeFormatter::new(TimeFormat::Utc, false));
-        let base = Row {
+        let base = || Row {
             id: 7,
             first_frame: 7,
             client: "10.0.0.1:40000".parse().unwrap(),
@@ -640,8 +662,8 @@ mod tests {
             simultaneous_open: false,
             close: report::Close::FourWay,
             half_close: false,
-            first_fin: Some("client"),
-            tw_side: Some("client"),
+            first_fin: Some(SideName::of("both")),
+            tw_side: Some(SideName::of("client")),
             tw_until: Some(Timestamp(1_700_000_060_000_000_000)),
             tw_ended: None,
             rst: None,
@@ -649,7 +671,7 @@ mod tests {
             packets: [12, 0],
             bytes: [0, 123_456_789],
             states: [TcpState::TimeWait, TcpState::Closed],
-            analysis: [0; 16],
+            analysis: None,
         };
         let mut rows = vec![];
         for (i, ns) in [999u64, 45_000, 2_500_000, 61_000_000_000, 7_300_000_000_000]
@@ -659,13 +681,15 @@ mod tests {
             let mut r = Row {
                 duration: Duration(ns),
                 rtt: Some(Duration(ns / 3)),
-                ..base
+                ..base()
             };
             r.inferred = i % 2 == 0;
             r.half_close = i % 2 == 1;
             r.tw_ended = [None, Some(TimeWaitEnd::Expired), Some(TimeWaitEnd::NewSyn)][i % 3];
-            r.analysis[i] = 10u32.pow(i as u32);
-            r.analysis[15 - i] = 3;
+            let mut counts = [0; 16];
+            counts[i] = 10u32.pow(i as u32);
+            counts[15 - i] = 3;
+            r.analysis = Some(Box::new(counts));
             rows.push(r);
         }
         rows.push(Row {
@@ -679,7 +703,7 @@ mod tests {
             rst: Some((Side::Server, ResetCause::Refused)),
             retrans: 4_000_000_000,
             client: "[::1]:1".parse().unwrap(),
-            ..base
+            ..base()
         });
         for r in &rows {
             let printed = t.cells(r);
@@ -688,6 +712,18 @@ mod tests {
             for (i, (cell, w)) in printed.iter().zip(measured).enumerate() {
                 assert_eq!(w.0, width_of(cell), "column {} ({cell:?})", HEADER[i]);
             }
+        }
+    }
+
+    /// Every name the report gives a side (or both) is one a row can keep.
+    #[test]
+    fn every_side_name_fits_in_a_row() {
+        let names = [(true, true), (true, false), (false, true)]
+            .map(|(c, s)| report::sides_name(c, s).unwrap())
+            .into_iter()
+            .chain([Side::Client.name(), Side::Server.name()]);
+        for name in names {
+            assert_eq!(SideName::of(name).name(), name);
         }
     }
 }
