@@ -13,6 +13,10 @@
 //! - A connection that stays silent longer than its idle timeout (shorter while it is still in
 //!   the handshake) is retired as idle, and `max_connections` caps the table against floods by
 //!   retiring the connection whose deadline comes first.
+//! - In a table of more than `compact_above` connections, a connection that has seen only its
+//!   first segment is kept as that segment, a tenth of its size: a flood of spoofed SYNs
+//!   holds a million of those. Its next segment, or its deadline, makes it a connection
+//!   again by observing the first segment anew.
 //!
 //! Deadlines sit in a calendar queue (`timer.rs`) checked as packet time advances; an entry is
 //! checked against the connection's current deadline when it comes due, so a busy connection
@@ -97,6 +101,11 @@ pub struct FlowConfig {
     pub handshake_timeout: Duration,
     /// At most this many connections are held; beyond it the one due first is retired.
     pub max_connections: usize,
+    /// A connection that opens while at least this many others are held, and sees no second
+    /// segment before the next one comes, is kept as its segment (see [`Held::Opening`]):
+    /// a SYN flood's way. Below it (ordinary captures) nothing is kept so, and no connection
+    /// is ever made twice.
+    pub compact_above: usize,
 }
 
 impl Default for FlowConfig {
@@ -107,14 +116,31 @@ impl Default for FlowConfig {
             idle_timeout: Duration(300 * Timestamp::NANOS_PER_SEC),
             handshake_timeout: Duration(150 * Timestamp::NANOS_PER_SEC),
             max_connections: 1_000_000,
+            compact_above: 65_536,
         }
     }
 }
 
-struct Slot {
+/// What a slot holds of its connection.
+enum Held {
     /// Boxed: the slot table then holds pointers, a connection is moved by pointer when it
     /// is retired, and memory is taken only for connections that exist.
-    conn: Box<Connection>,
+    Full(Box<Connection>),
+    /// A connection that has seen one segment, kept as that segment: the half-open
+    /// connections of a SYN flood from spoofed sources each take this (about 150 bytes)
+    /// instead of a connection (about 1.5 KB with its lists). The tracker is pure, so
+    /// observing the segment again in a new connection of the same id gives back the same
+    /// connection: that is done before anything else looks at it.
+    Opening(Box<Opening>),
+}
+
+struct Opening {
+    seg: Segment,
+    reused_from: Option<u64>,
+}
+
+struct Slot {
+    held: Held,
     /// The connection's id, kept beside the pointer: a deadline that comes due is checked
     /// against it, and most are stale (rescheduled since), so reading it must not fetch the
     /// connection itself from memory.
@@ -168,6 +194,10 @@ pub struct FlowTable {
     retired_index: FxHashMap<u64, usize>,
     /// Slots still to close out at the end of the input, latest id first.
     finishing: Option<Vec<usize>>,
+    /// The slot of the connection the last segment opened, its id and that segment, while the
+    /// table holds more than `compact_above`: kept as an opening at the next step if it is
+    /// still the only segment (see [`Held::Opening`]).
+    just_opened: Option<(usize, u64, Segment)>,
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
@@ -197,6 +227,7 @@ impl FlowTable {
             retired: Vec::new(),
             retired_index: FxHashMap::default(),
             finishing: None,
+            just_opened: None,
             spare: Vec::new(),
             connections_seen: 0,
             late_segments: 0,
@@ -226,25 +257,29 @@ impl FlowTable {
     /// [`FlowTable::segment`] for a segment whose 4-tuple's spread is known already: `hash`
     /// must be `FlowKey::of(seg).spread()` (the reading thread computes it once per packet).
     pub fn segment_hashed(&mut self, seg: &Segment, hash: u64, out: &mut Vec<Event>) -> Routed {
+        if self.just_opened.is_some() {
+            self.keep_just_opened_as_opening();
+        }
         self.advance(seg.ts, out);
         let key = FlowKey::of(seg);
         debug_assert_eq!(hash, key.spread(), "segment_hashed needs the key's spread");
         let mut reused_from = None;
         if let Some(slot) = self.find(&key, hash) {
-            let s = self.slots[slot].as_mut().expect("mapped slot is live");
-            if !s.conn.is_new_incarnation(seg) {
-                let was_closed = s.conn.is_closed_or_time_wait();
-                let obs = s.conn.observe(seg, out);
-                if !was_closed && s.conn.is_closed_or_time_wait() {
-                    s.conn.release();
+            let next_id = self.next_id;
+            let conn = self.conn_mut(slot);
+            if !conn.is_new_incarnation(seg) {
+                let was_closed = conn.is_closed_or_time_wait();
+                let obs = conn.observe(seg, out);
+                if !was_closed && conn.is_closed_or_time_wait() {
+                    conn.release();
                 }
-                let id = s.conn.id;
+                let id = conn.id;
                 // Closing brings the deadline forward (idle timeout → linger).
                 self.reschedule(slot);
                 return Routed::Live(id, obs);
             }
-            s.conn.superseded(seg.ts, self.next_id, out);
-            reused_from = Some(s.conn.id);
+            conn.superseded(seg.ts, next_id, out);
+            reused_from = Some(conn.id);
             self.retire(slot, EndReason::Replaced);
         } else if let Some(t) = self.tombstones.get(&key).copied() {
             if !seg.flags.syn() || seg.flags.ack() {
@@ -287,7 +322,6 @@ impl FlowTable {
         let id = self.next_id;
         self.next_id += 1;
         self.connections_seen += 1;
-        let conn = Connection::new(id, seg, self.config.tracker, reused_from);
         let slot = match self.free.pop() {
             Some(i) => i,
             None => {
@@ -295,26 +329,80 @@ impl FlowTable {
                 self.slots.len() - 1
             }
         };
-        let mut conn = match self.spare.pop() {
+        let mut conn = self.boxed(Connection::new(id, seg, self.config.tracker, reused_from));
+        let obs = conn.begin(seg, out);
+        self.slots[slot] = Some(Slot {
+            held: Held::Full(conn),
+            id,
+            key,
+            scheduled: None,
+        });
+        if self.live() >= self.config.compact_above {
+            self.just_opened = Some((slot, id, *seg));
+        }
+        self.by_key.insert(hash, slot);
+        self.by_id.insert(id, slot);
+        self.peak_live = self.peak_live.max(self.by_key.len());
+        self.reschedule(slot);
+        Routed::Live(id, obs)
+    }
+
+    /// `conn` in a box, a reused one if there is one (with its lists' buffers).
+    fn boxed(&mut self, conn: Connection) -> Box<Connection> {
+        match self.spare.pop() {
             Some(mut b) => {
                 let mut old = std::mem::replace(&mut *b, conn);
                 b.adopt_buffers(&mut old);
                 b
             }
             None => Box::new(conn),
+        }
+    }
+
+    /// The connection of a live slot, made whole again first if it was kept as an opening.
+    fn conn_mut(&mut self, slot: usize) -> &mut Connection {
+        let s = self.slots[slot].as_ref().expect("a live slot");
+        if let Held::Opening(o) = &s.held {
+            let (id, seg, reused_from) = (s.id, o.seg, o.reused_from);
+            let mut conn = self.boxed(Connection::new(id, &seg, self.config.tracker, reused_from));
+            // Its events were written when the segment came.
+            conn.begin(&seg, &mut Vec::new());
+            self.slots[slot].as_mut().expect("a live slot").held = Held::Full(conn);
+        }
+        match &mut self.slots[slot].as_mut().expect("a live slot").held {
+            Held::Full(conn) => conn,
+            Held::Opening(_) => unreachable!("made whole above"),
+        }
+    }
+
+    /// Keeps the connection the previous segment opened as that segment, if it has seen no
+    /// other (see [`Held::Opening`]). Done a step later, once the events of its segment are
+    /// written (they look the connection up).
+    fn keep_just_opened_as_opening(&mut self) {
+        let Some((slot, id, seg)) = self.just_opened.take() else {
+            return;
         };
-        let obs = conn.begin(seg, out);
-        self.slots[slot] = Some(Slot {
-            conn,
-            id,
-            key,
-            scheduled: None,
-        });
-        self.by_key.insert(hash, slot);
-        self.by_id.insert(id, slot);
-        self.peak_live = self.peak_live.max(self.by_key.len());
-        self.reschedule(slot);
-        Routed::Live(id, obs)
+        let Some(s) = self.slots[slot].as_mut() else {
+            return;
+        };
+        let Held::Full(conn) = &s.held else {
+            return;
+        };
+        if s.id != id || conn.packets() != 1 {
+            return;
+        }
+        let reused_from = conn.reused_from;
+        let opening = Held::Opening(Box::new(Opening { seg, reused_from }));
+        if let Held::Full(conn) = std::mem::replace(&mut s.held, opening) {
+            self.recycle(conn);
+        }
+    }
+
+    /// How many connections are kept as openings now.
+    #[cfg(test)]
+    fn openings(&self) -> usize {
+        let opening = |s: &Slot| matches!(s.held, Held::Opening(_));
+        self.slots.iter().flatten().filter(|s| opening(s)).count()
     }
 
     /// Takes back the box of a connection the caller is done with, to reuse it.
@@ -327,7 +415,11 @@ impl FlowTable {
     /// The connection with this id, live or retired during the current step.
     pub fn get(&self, id: u64) -> Option<&Connection> {
         match self.by_id.get(&id) {
-            Some(&slot) => self.slots[slot].as_ref().map(|s| &*s.conn),
+            // An opening's events are all written: nobody asks for it.
+            Some(&slot) => match &self.slots[slot].as_ref()?.held {
+                Held::Full(conn) => Some(&**conn),
+                Held::Opening(_) => None,
+            },
             None => self.retired_index.get(&id).map(|&i| &*self.retired[i]),
         }
     }
@@ -365,15 +457,20 @@ impl FlowTable {
     }
 
     fn reschedule(&mut self, slot: usize) {
-        let Some(s) = self.slots[slot].as_ref() else {
+        // An opening keeps the deadline it had as a connection: nothing has changed it.
+        let Some(Slot {
+            held: Held::Full(conn),
+            ..
+        }) = self.slots[slot].as_ref()
+        else {
             return;
         };
-        let due = self.deadline(&s.conn);
+        let due = self.deadline(conn);
         if due == Timestamp(u64::MAX) {
             return; // never
         }
-        let at = due.min(s.conn.last_ts.plus(CHECK_EVERY));
-        let id = s.conn.id;
+        let at = due.min(conn.last_ts.plus(CHECK_EVERY));
+        let id = conn.id;
         let s = self.slots[slot].as_mut().expect("checked above");
         if s.scheduled.is_none_or(|t| at < t) {
             s.scheduled = Some(at);
@@ -422,10 +519,10 @@ impl FlowTable {
 
     /// A connection's deadline `due` has come: act on it, or schedule the next one.
     fn due(&mut self, slot: usize, due: Timestamp, now: Timestamp, out: &mut Vec<Event>) {
-        let next = {
-            let conn = &mut self.slots[slot].as_mut().expect("live").conn;
-            conn.expire_time_wait(due, out);
-            self.deadline(&self.slots[slot].as_ref().expect("live").conn)
+        self.conn_mut(slot).expire_time_wait(due, out);
+        let next = match &self.slots[slot].as_ref().expect("live").held {
+            Held::Full(conn) => self.deadline(conn),
+            Held::Opening(_) => unreachable!("made whole above"),
         };
         if next > due {
             if next != Timestamp(u64::MAX) {
@@ -443,7 +540,7 @@ impl FlowTable {
             }
             return;
         }
-        let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+        let conn = self.conn_mut(slot);
         if conn.is_closed_or_time_wait() {
             self.retire(slot, EndReason::Closed);
         } else {
@@ -467,7 +564,7 @@ impl FlowTable {
         let Some(slot) = victim.or_else(|| self.by_key.slots().next()) else {
             return;
         };
-        let conn = &mut self.slots[slot].as_mut().expect("live").conn;
+        let conn = self.conn_mut(slot);
         let idle = now.since(conn.last_ts);
         conn.forget(now, EventKind::Evicted { idle }, out);
         self.evicted += 1;
@@ -475,34 +572,43 @@ impl FlowTable {
     }
 
     fn retire(&mut self, slot: usize, reason: EndReason) {
-        let Some(mut s) = self.slots[slot].take() else {
+        if self.slots[slot].is_none() {
             return;
+        }
+        self.conn_mut(slot);
+        let Some(Slot {
+            held: Held::Full(mut conn),
+            key,
+            ..
+        }) = self.slots[slot].take()
+        else {
+            unreachable!("made whole above");
         };
-        let removed = self.by_key.remove(s.key.spread(), slot);
+        let removed = self.by_key.remove(key.spread(), slot);
         debug_assert!(removed, "a live slot is in the index");
-        self.by_id.remove(&s.conn.id);
+        self.by_id.remove(&conn.id);
         self.free.push(slot);
-        s.conn.end_reason = reason;
+        conn.end_reason = reason;
         // A side still in TIME_WAIT leaves a tombstone until it expires.
         if reason == EndReason::Closed
-            && let Some(until) = s.conn.time_wait_deadline()
+            && let Some(until) = conn.time_wait_deadline()
         {
-            let c = &s.conn;
+            let c = &conn;
             let tw = |side: Side| c.endpoint(side).state == TcpState::TimeWait;
             self.tombstones.insert(
-                s.key,
+                key,
                 Tombstone {
                     id: c.id,
-                    client_is_lo: endpoint(&c.client) == s.key.lo,
+                    client_is_lo: endpoint(&c.client) == key.lo,
                     base: [c.endpoint(Side::Client).base, c.endpoint(Side::Server).base],
                     time_wait: [tw(Side::Client), tw(Side::Server)],
                     until,
                 },
             );
-            self.tombstone_deadlines.push(until, (c.id, s.key));
+            self.tombstone_deadlines.push(until, (c.id, key));
         }
-        self.retired_index.insert(s.conn.id, self.retired.len());
-        self.retired.push(s.conn);
+        self.retired_index.insert(conn.id, self.retired.len());
+        self.retired.push(conn);
     }
 
     /// The capture is over at `end`: TIME_WAITs due by then expire, and every connection still
@@ -524,8 +630,8 @@ impl FlowTable {
             let Some(slot) = self.finishing.as_mut().and_then(|f| f.pop()) else {
                 break;
             };
-            if let Some(s) = self.slots[slot].as_mut() {
-                s.conn.end_of_capture(end, out);
+            if self.slots[slot].is_some() {
+                self.conn_mut(slot).end_of_capture(end, out);
             }
             self.retire(slot, EndReason::CaptureEnd);
         }
@@ -732,5 +838,135 @@ mod tests {
         let gone: Vec<Box<Connection>> = t.take_retired().collect();
         assert_eq!(gone[0].client.port(), 40001);
         assert_eq!(gone[0].end_reason, EndReason::Evicted);
+    }
+
+    /// A segment of a connection from client port `port` (the tests' client otherwise).
+    fn seg_at(port: u16, from_client: bool, flags: u16, seq: u32, ack: u32, secs: f64) -> Segment {
+        let mut s = seg(from_client, flags, seq, ack, secs);
+        let client = if from_client { &mut s.src } else { &mut s.dst };
+        client.set_port(port);
+        s
+    }
+
+    /// Runs `segs` (then the end of the capture at `end` s) through a table with `config`, and
+    /// returns everything it said: the events and the retired connections, in order.
+    fn transcript(config: FlowConfig, segs: &[Segment], end: f64) -> (String, usize) {
+        let mut t = FlowTable::new(config);
+        let (mut out, mut said, mut most_openings) = (Vec::new(), String::new(), 0);
+        let mut step = |t: &mut FlowTable, out: &mut Vec<Event>| {
+            for e in out.drain(..) {
+                said += &format!("{e:?}\n");
+            }
+            for c in t.take_retired() {
+                said += &format!("{c:?}\n");
+            }
+        };
+        for s in segs {
+            t.segment(s, &mut out);
+            step(&mut t, &mut out);
+            most_openings = most_openings.max(t.openings());
+        }
+        t.finish(Timestamp((end * 1e9) as u64), &mut out);
+        step(&mut t, &mut out);
+        (said, most_openings)
+    }
+
+    /// Connections kept as their one segment (as in a SYN flood) end exactly as they would
+    /// have as connections: answered, superseded by a new SYN, timed out in the handshake,
+    /// evicted from a full table, or still open at the end of the capture.
+    #[test]
+    fn a_connection_kept_as_its_first_segment_ends_as_it_would_have() {
+        let segs = [
+            seg_at(1000, true, S, 100, 0, 0.0),
+            // Each new SYN turns the previous one-segment connection into an opening.
+            seg_at(1001, true, S, 200, 0, 0.1),
+            seg_at(1002, true, S, 300, 0, 0.2),
+            // 1000 is answered, completes and closes.
+            seg_at(1000, false, S | A, 7000, 101, 0.3),
+            seg_at(1000, true, A, 101, 7001, 0.4),
+            seg_at(1000, true, F | A, 101, 7001, 0.5),
+            seg_at(1000, false, F | A, 7001, 102, 0.6),
+            seg_at(1000, true, A, 102, 7002, 0.7),
+            // A lone RST opens a connection too, kept the same way.
+            seg_at(1003, false, TcpFlags::RST | A, 0, 1, 1.0),
+            seg_at(1004, true, S, 400, 0, 2.0),
+            // 1004 again with another ISN: a new connection replaces the opening.
+            seg_at(1005, true, S, 500, 0, 2.1),
+            seg_at(1004, true, S, 9400, 0, 3.0),
+            seg_at(1006, true, S, 600, 0, 199.0),
+            seg_at(1007, true, S, 700, 0, 199.5),
+        ];
+        let always = FlowConfig {
+            compact_above: 0,
+            ..FlowConfig::default()
+        };
+        let never = FlowConfig {
+            compact_above: usize::MAX,
+            ..FlowConfig::default()
+        };
+        let (kept, most) = transcript(always, &segs, 200.0);
+        let (whole, none) = transcript(never, &segs, 200.0);
+        assert!(most >= 2 && none == 0, "openings kept: {most} and {none}");
+        assert_eq!(kept, whole);
+        // 1001, 1002, 1005 and the second 1004 were never answered: each timed out in the
+        // handshake (150 s). 1000 closed, 1003 was reset; 1006 and 1007 were open at the end.
+        assert_eq!(whole.matches("end_reason: IdleTimeout").count(), 4);
+        assert_eq!(whole.matches("end_reason: Replaced").count(), 1);
+        assert_eq!(whole.matches("end_reason: Closed").count(), 2);
+        assert_eq!(whole.matches("end_reason: CaptureEnd").count(), 2);
+        // A full table evicts an opening as it would the connection.
+        for max_connections in [1, 2] {
+            let (kept, _) = transcript(
+                FlowConfig {
+                    max_connections,
+                    ..always
+                },
+                &segs,
+                200.0,
+            );
+            let (whole, _) = transcript(
+                FlowConfig {
+                    max_connections,
+                    ..never
+                },
+                &segs,
+                200.0,
+            );
+            assert_eq!(kept, whole);
+            assert!(kept.contains("end_reason: Evicted"));
+        }
+    }
+
+    /// A flood of SYNs from spoofed sources: past `compact_above` connections, each new
+    /// half-open connection is kept as its SYN, and all are still counted and retired.
+    #[test]
+    fn a_syn_flood_past_the_threshold_is_kept_as_openings() {
+        let config = FlowConfig {
+            compact_above: 1_000,
+            ..FlowConfig::default()
+        };
+        let mut t = FlowTable::new(config);
+        let mut out = Vec::new();
+        for i in 0..5_000u32 {
+            let mut s = seg_at(
+                1024 + (i % 60_000) as u16,
+                true,
+                S,
+                i,
+                0,
+                f64::from(i) * 1e-4,
+            );
+            // A source address per SYN, as spoofed floods have.
+            s.src = std::net::SocketAddr::new([10, 1, (i >> 8) as u8, i as u8].into(), 40_000);
+            t.segment(&s, &mut out);
+            out.clear();
+        }
+        assert_eq!(t.live(), 5_000);
+        // All but the first thousand and the newest one (kept whole until the next step).
+        assert_eq!(t.openings(), 3_999);
+        t.finish(Timestamp(1_000_000_000), &mut out);
+        let retired: Vec<Box<Connection>> = t.take_retired().collect();
+        assert_eq!(retired.len(), 5_000);
+        assert!(retired.iter().all(|c| c.packets() == 1 && c.in_handshake()));
     }
 }
