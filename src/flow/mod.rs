@@ -360,19 +360,36 @@ impl FlowTable {
     }
 
     /// The connection of a live slot, made whole again first if it was kept as an opening.
+    #[inline]
     fn conn_mut(&mut self, slot: usize) -> &mut Connection {
+        if let Some(Slot {
+            held: Held::Opening(_),
+            ..
+        }) = self.slots[slot]
+        {
+            self.make_whole(slot);
+        }
+        match &mut self.slots[slot] {
+            Some(Slot {
+                held: Held::Full(conn),
+                ..
+            }) => conn,
+            _ => unreachable!("a live slot, made whole above"),
+        }
+    }
+
+    /// Observes an opening's segment anew in a connection of the same id: the same connection.
+    #[cold]
+    fn make_whole(&mut self, slot: usize) {
         let s = self.slots[slot].as_ref().expect("a live slot");
-        if let Held::Opening(o) = &s.held {
-            let (id, seg, reused_from) = (s.id, o.seg, o.reused_from);
-            let mut conn = self.boxed(Connection::new(id, &seg, self.config.tracker, reused_from));
-            // Its events were written when the segment came.
-            conn.begin(&seg, &mut Vec::new());
-            self.slots[slot].as_mut().expect("a live slot").held = Held::Full(conn);
-        }
-        match &mut self.slots[slot].as_mut().expect("a live slot").held {
-            Held::Full(conn) => conn,
-            Held::Opening(_) => unreachable!("made whole above"),
-        }
+        let Held::Opening(o) = &s.held else {
+            return;
+        };
+        let (id, seg, reused_from) = (s.id, o.seg, o.reused_from);
+        let mut conn = self.boxed(Connection::new(id, &seg, self.config.tracker, reused_from));
+        // Its events were written when the segment came.
+        conn.begin(&seg, &mut Vec::new());
+        self.slots[slot].as_mut().expect("a live slot").held = Held::Full(conn);
     }
 
     /// Keeps the connection the previous segment opened as that segment, if it has seen no
