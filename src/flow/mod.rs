@@ -102,7 +102,7 @@ pub struct FlowConfig {
     /// At most this many connections are held; beyond it the one due first is retired.
     pub max_connections: usize,
     /// A connection that opens while at least this many others are held, and sees no second
-    /// segment before the next one comes, is kept as its segment (see [`Held::Opening`]):
+    /// segment before the next one comes, is kept as its segment (see `Held::Opening`):
     /// a SYN flood's way. Below it (ordinary captures) nothing is kept so, and no connection
     /// is ever made twice.
     pub compact_above: usize,
@@ -194,9 +194,9 @@ pub struct FlowTable {
     retired_index: FxHashMap<u64, usize>,
     /// Slots still to close out at the end of the input, latest id first.
     finishing: Option<Vec<usize>>,
-    /// The slot of the connection the last segment opened, its id and that segment, while the
-    /// table holds more than `compact_above`: kept as an opening at the next step if it is
-    /// still the only segment (see [`Held::Opening`]).
+    /// The slot of the connection the last segment opened, its id and that segment, when it
+    /// opened with at least `compact_above` others held: kept as an opening at the next step
+    /// if that is still its only segment (see [`Held::Opening`]).
     just_opened: Option<(usize, u64, Segment)>,
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]

@@ -57,7 +57,7 @@ struct Row {
     bytes: [u64; 2],
     states: [TcpState; 2],
     /// Counts of the analysis flags (both directions), in the order of `Flags::NAMES`; None
-    /// when all are zero, as for most connections (64 bytes a row saved).
+    /// when all are zero, as for most connections (56 bytes a row saved).
     analysis: Option<Box<[u32; 16]>>,
 }
 
