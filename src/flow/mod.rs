@@ -101,10 +101,10 @@ pub struct FlowConfig {
     pub handshake_timeout: Duration,
     /// At most this many connections are held; beyond it the one due first is retired.
     pub max_connections: usize,
-    /// A connection that opens while at least this many others are held, and sees no second
-    /// segment before the next one comes, is kept as its segment (see `Held::Opening`):
-    /// a SYN flood's way. Below it (ordinary captures) nothing is kept so, and no connection
-    /// is ever made twice.
+    /// A connection that opens while at least this many others are held is kept as its
+    /// segments while they are only SYNs and SYN-ACKs (see `Held::Opening`): a SYN flood's
+    /// way. Below it (ordinary captures) nothing is kept so, and no connection is ever made
+    /// twice.
     pub compact_above: usize,
 }
 
@@ -126,17 +126,32 @@ enum Held {
     /// Boxed: the slot table then holds pointers, a connection is moved by pointer when it
     /// is retired, and memory is taken only for connections that exist.
     Full(Box<Connection>),
-    /// A connection that has seen one segment, kept as that segment: the half-open
-    /// connections of a SYN flood from spoofed sources each take this (about 150 bytes)
-    /// instead of a connection (about 1.5 KB with its lists). The tracker is pure, so
-    /// observing the segment again in a new connection of the same id gives back the same
-    /// connection: that is done before anything else looks at it.
+    /// A connection that has seen only SYNs and SYN-ACKs (at most `OPENING_SEGMENTS`), kept
+    /// as those segments: the half-open connections of a SYN flood from spoofed sources each
+    /// take this (under 200 bytes a segment) instead of a connection (about 1.5 KB with its
+    /// lists). The tracker is pure, so observing the segments again in a new connection of
+    /// the same id gives back the same connection: that is done before anything else looks
+    /// at it.
     Opening(Box<Opening>),
 }
 
 struct Opening {
-    seg: Segment,
+    /// Every segment the connection has seen, in order.
+    segs: Vec<Segment>,
     reused_from: Option<u64>,
+    /// The connection's deadline when it was kept so (nothing changes it while it is).
+    deadline: Timestamp,
+}
+
+/// An opening holds at most this many segments: a SYN and its retransmissions, or a SYN-ACK
+/// and its (Linux sends 5 by default).
+const OPENING_SEGMENTS: usize = 8;
+
+/// Can a connection whose segments so far are `segs` be kept as them?
+fn is_opening(segs: &[Segment]) -> bool {
+    let handshake_only =
+        |s: &Segment| s.flags.syn() && !s.flags.rst() && !s.flags.fin() && s.payload_len == 0;
+    segs.len() <= OPENING_SEGMENTS && segs.iter().all(handshake_only)
 }
 
 struct Slot {
@@ -194,10 +209,10 @@ pub struct FlowTable {
     retired_index: FxHashMap<u64, usize>,
     /// Slots still to close out at the end of the input, latest id first.
     finishing: Option<Vec<usize>>,
-    /// The slot of the connection the last segment opened, its id and that segment, when it
-    /// opened with at least `compact_above` others held: kept as an opening at the next step
-    /// if that is still its only segment (see [`Held::Opening`]).
-    just_opened: Option<(usize, u64, Segment)>,
+    /// The connection the last segment went to, if it may be kept as an opening (see
+    /// [`Held::Opening`]): its slot, its id and all its segments. It is kept so at the next
+    /// step, once the events of its segment are written (they look the connection up).
+    pending_opening: Option<(usize, u64, Vec<Segment>)>,
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
@@ -227,7 +242,7 @@ impl FlowTable {
             retired: Vec::new(),
             retired_index: FxHashMap::default(),
             finishing: None,
-            just_opened: None,
+            pending_opening: None,
             spare: Vec::new(),
             connections_seen: 0,
             late_segments: 0,
@@ -257,8 +272,8 @@ impl FlowTable {
     /// [`FlowTable::segment`] for a segment whose 4-tuple's spread is known already: `hash`
     /// must be `FlowKey::of(seg).spread()` (the reading thread computes it once per packet).
     pub fn segment_hashed(&mut self, seg: &Segment, hash: u64, out: &mut Vec<Event>) -> Routed {
-        if self.just_opened.is_some() {
-            self.keep_just_opened_as_opening();
+        if self.pending_opening.is_some() {
+            self.keep_pending_opening();
         }
         self.advance(seg.ts, out);
         let key = FlowKey::of(seg);
@@ -266,14 +281,17 @@ impl FlowTable {
         let mut reused_from = None;
         if let Some(slot) = self.find(&key, hash) {
             let next_id = self.next_id;
+            let mut segs = self.make_whole(slot);
             let conn = self.conn_mut(slot);
             if !conn.is_new_incarnation(seg) {
-                let was_closed = conn.is_closed_or_time_wait();
-                let obs = conn.observe(seg, out);
-                if !was_closed && conn.is_closed_or_time_wait() {
-                    conn.release();
-                }
+                let obs = observe(conn, seg, out);
                 let id = conn.id;
+                if let Some(mut segs) = segs.take() {
+                    segs.push(*seg);
+                    if is_opening(&segs) {
+                        self.pending_opening = Some((slot, id, segs));
+                    }
+                }
                 // Closing brings the deadline forward (idle timeout → linger).
                 self.reschedule(slot);
                 return Routed::Live(id, obs);
@@ -337,8 +355,8 @@ impl FlowTable {
             key,
             scheduled: None,
         });
-        if self.live() >= self.config.compact_above {
-            self.just_opened = Some((slot, id, *seg));
+        if self.live() >= self.config.compact_above && is_opening(std::slice::from_ref(seg)) {
+            self.pending_opening = Some((slot, id, vec![*seg]));
         }
         self.by_key.insert(hash, slot);
         self.by_id.insert(id, slot);
@@ -362,13 +380,7 @@ impl FlowTable {
     /// The connection of a live slot, made whole again first if it was kept as an opening.
     #[inline]
     fn conn_mut(&mut self, slot: usize) -> &mut Connection {
-        if let Some(Slot {
-            held: Held::Opening(_),
-            ..
-        }) = self.slots[slot]
-        {
-            self.make_whole(slot);
-        }
+        self.make_whole(slot);
         match &mut self.slots[slot] {
             Some(Slot {
                 held: Held::Full(conn),
@@ -378,48 +390,96 @@ impl FlowTable {
         }
     }
 
-    /// Observes an opening's segment anew in a connection of the same id: the same connection.
-    #[cold]
-    fn make_whole(&mut self, slot: usize) {
-        let s = self.slots[slot].as_ref().expect("a live slot");
-        let Held::Opening(o) = &s.held else {
-            return;
-        };
-        let (id, seg, reused_from) = (s.id, o.seg, o.reused_from);
-        let mut conn = self.boxed(Connection::new(id, &seg, self.config.tracker, reused_from));
-        // Its events were written when the segment came.
-        conn.begin(&seg, &mut Vec::new());
-        self.slots[slot].as_mut().expect("a live slot").held = Held::Full(conn);
+    /// Makes an opening whole again (see [`FlowTable::rebuild`]) and returns its segments; None
+    /// if the slot held a connection already.
+    #[inline]
+    fn make_whole(&mut self, slot: usize) -> Option<Vec<Segment>> {
+        match self.slots[slot] {
+            Some(Slot {
+                held: Held::Opening(_),
+                ..
+            }) => Some(self.rebuild(slot)),
+            _ => None,
+        }
     }
 
-    /// Keeps the connection the previous segment opened as that segment, if it has seen no
-    /// other (see [`Held::Opening`]). Done a step later, once the events of its segment are
-    /// written (they look the connection up).
-    fn keep_just_opened_as_opening(&mut self) {
-        let Some((slot, id, seg)) = self.just_opened.take() else {
+    /// Observes an opening's segments anew in a connection of the same id, which is then the
+    /// same connection; returns the segments.
+    #[cold]
+    fn rebuild(&mut self, slot: usize) -> Vec<Segment> {
+        let Some(Slot {
+            held: Held::Opening(opening),
+            id,
+            key,
+            scheduled,
+        }) = self.slots[slot].take()
+        else {
+            unreachable!("an opening");
+        };
+        let Opening {
+            segs, reused_from, ..
+        } = *opening;
+        let mut conn = self.boxed(Connection::new(
+            id,
+            &segs[0],
+            self.config.tracker,
+            reused_from,
+        ));
+        // Their events were written when the segments came.
+        let mut events = Vec::new();
+        conn.begin(&segs[0], &mut events);
+        for seg in &segs[1..] {
+            observe(&mut conn, seg, &mut events);
+        }
+        self.slots[slot] = Some(Slot {
+            held: Held::Full(conn),
+            id,
+            key,
+            scheduled,
+        });
+        segs
+    }
+
+    /// Keeps the connection the previous segment went to as its segments, if it may still be
+    /// (see [`Held::Opening`]).
+    fn keep_pending_opening(&mut self) {
+        let Some((slot, id, segs)) = self.pending_opening.take() else {
             return;
         };
-        let Some(s) = self.slots[slot].as_mut() else {
+        let Some(Slot {
+            held: Held::Full(conn),
+            id: slot_id,
+            ..
+        }) = self.slots[slot].as_ref()
+        else {
             return;
         };
-        let Held::Full(conn) = &s.held else {
-            return;
-        };
-        if s.id != id || conn.packets() != 1 {
+        if *slot_id != id || conn.packets() != segs.len() as u64 {
             return;
         }
-        let reused_from = conn.reused_from;
-        let opening = Held::Opening(Box::new(Opening { seg, reused_from }));
-        if let Held::Full(conn) = std::mem::replace(&mut s.held, opening) {
+        let mut segs = segs;
+        // Held for seconds, perhaps a million of them: no room to spare.
+        segs.shrink_to_fit();
+        let opening = Opening {
+            segs,
+            reused_from: conn.reused_from,
+            deadline: self.deadline(conn),
+        };
+        let s = self.slots[slot].as_mut().expect("checked above");
+        if let Held::Full(conn) = std::mem::replace(&mut s.held, Held::Opening(Box::new(opening))) {
             self.recycle(conn);
         }
     }
 
-    /// How many connections are kept as openings now.
+    /// How many connections are kept as openings now, and the most segments one holds.
     #[cfg(test)]
-    fn openings(&self) -> usize {
-        let opening = |s: &Slot| matches!(s.held, Held::Opening(_));
-        self.slots.iter().flatten().filter(|s| opening(s)).count()
+    fn openings(&self) -> (usize, usize) {
+        let segments = |s: &Slot| match &s.held {
+            Held::Opening(o) => Some(o.segs.len()),
+            Held::Full(_) => None,
+        };
+        let kept: Vec<usize> = self.slots.iter().flatten().filter_map(segments).collect();
+        (kept.len(), kept.iter().copied().max().unwrap_or(0))
     }
 
     /// Takes back the box of a connection the caller is done with, to reuse it.
@@ -536,10 +596,17 @@ impl FlowTable {
 
     /// A connection's deadline `due` has come: act on it, or schedule the next one.
     fn due(&mut self, slot: usize, due: Timestamp, now: Timestamp, out: &mut Vec<Event>) {
-        self.conn_mut(slot).expire_time_wait(due, out);
         let next = match &self.slots[slot].as_ref().expect("live").held {
-            Held::Full(conn) => self.deadline(conn),
-            Held::Opening(_) => unreachable!("made whole above"),
+            // Nothing has changed an opening since it was kept: no TIME_WAIT to end, and the
+            // deadline it had then. It is made whole only if that has come.
+            Held::Opening(o) => o.deadline,
+            Held::Full(_) => {
+                self.conn_mut(slot).expire_time_wait(due, out);
+                match &self.slots[slot].as_ref().expect("live").held {
+                    Held::Full(conn) => self.deadline(conn),
+                    Held::Opening(_) => unreachable!("a connection"),
+                }
+            }
         };
         if next > due {
             if next != Timestamp(u64::MAX) {
@@ -659,6 +726,18 @@ impl FlowTable {
         }
         more
     }
+}
+
+/// Feeds a segment to its connection, and frees what only an open connection needs once it
+/// closes. The one way a segment reaches a live connection, also when an opening is made
+/// whole again, so that both give the same connection.
+fn observe(conn: &mut Connection, seg: &Segment, out: &mut Vec<Event>) -> Observation {
+    let was_closed = conn.is_closed_or_time_wait();
+    let obs = conn.observe(seg, out);
+    if !was_closed && conn.is_closed_or_time_wait() {
+        conn.release();
+    }
+    obs
 }
 
 #[cfg(test)]
@@ -867,9 +946,9 @@ mod tests {
 
     /// Runs `segs` (then the end of the capture at `end` s) through a table with `config`, and
     /// returns everything it said: the events and the retired connections, in order.
-    fn transcript(config: FlowConfig, segs: &[Segment], end: f64) -> (String, usize) {
+    fn transcript(config: FlowConfig, segs: &[Segment], end: f64) -> (String, (usize, usize)) {
         let mut t = FlowTable::new(config);
-        let (mut out, mut said, mut most_openings) = (Vec::new(), String::new(), 0);
+        let (mut out, mut said, mut most_openings) = (Vec::new(), String::new(), (0, 0));
         let mut step = |t: &mut FlowTable, out: &mut Vec<Event>| {
             for e in out.drain(..) {
                 said += &format!("{e:?}\n");
@@ -881,15 +960,16 @@ mod tests {
         for s in segs {
             t.segment(s, &mut out);
             step(&mut t, &mut out);
-            most_openings = most_openings.max(t.openings());
+            let (n, longest) = t.openings();
+            most_openings = (most_openings.0.max(n), most_openings.1.max(longest));
         }
         t.finish(Timestamp((end * 1e9) as u64), &mut out);
         step(&mut t, &mut out);
         (said, most_openings)
     }
 
-    /// Connections kept as their one segment (as in a SYN flood) end exactly as they would
-    /// have as connections: answered, superseded by a new SYN, timed out in the handshake,
+    /// Connections kept as their segments (as in a SYN flood) end exactly as they would have
+    /// as connections: answered, superseded by a new SYN, reset, timed out in the handshake,
     /// evicted from a full table, or still open at the end of the capture.
     #[test]
     fn a_connection_kept_as_its_first_segment_ends_as_it_would_have() {
@@ -904,15 +984,47 @@ mod tests {
             seg_at(1000, true, F | A, 101, 7001, 0.5),
             seg_at(1000, false, F | A, 7001, 102, 0.6),
             seg_at(1000, true, A, 102, 7002, 0.7),
-            // A lone RST opens a connection too, kept the same way.
+            // A lone RST opens a connection that is not kept as an opening.
             seg_at(1003, false, TcpFlags::RST | A, 0, 1, 1.0),
             seg_at(1004, true, S, 400, 0, 2.0),
             // 1004 again with another ISN: a new connection replaces the opening.
             seg_at(1005, true, S, 500, 0, 2.1),
             seg_at(1004, true, S, 9400, 0, 3.0),
+            // Answered SYNs whose SYN-ACK is sent again and again (a flood the server
+            // answers): kept as up to eight segments, then as a connection; 1008 ends reset.
+            seg_at(1008, true, S, 800, 0, 5.0),
+            seg_at(1008, false, S | A, 8800, 801, 5.001),
+            seg_at(1008, false, S | A, 8800, 801, 6.0),
+            seg_at(1008, false, S | A, 8800, 801, 8.0),
+            seg_at(1008, true, TcpFlags::RST, 801, 0, 9.0),
+            seg_at(1009, true, S, 900, 0, 5.5),
+            seg_at(1009, false, S | A, 9900, 901, 5.501),
+            seg_at(1009, false, S | A, 9900, 901, 6.5),
+            seg_at(1009, false, S | A, 9900, 901, 8.5),
+            seg_at(1009, false, S | A, 9900, 901, 12.5),
+            seg_at(1009, false, S | A, 9900, 901, 20.5),
+            seg_at(1009, false, S | A, 9900, 901, 36.5),
+            seg_at(1009, false, S | A, 9900, 901, 68.5),
+            seg_at(1009, false, S | A, 9900, 901, 132.5),
+            // A client that keeps sending its SYN again, between 1009's SYN-ACKs.
+            seg_at(1011, true, S, 1100, 0, 13.0),
+            seg_at(1011, true, S, 1100, 0, 21.0),
+            seg_at(1011, true, S, 1100, 0, 37.0),
+            seg_at(1011, true, S, 1100, 0, 69.0),
+            seg_at(1011, true, S, 1100, 0, 133.0),
+            seg_at(1011, true, S, 1100, 0, 140.0),
+            // A simultaneous open: SYNs both ways, then SYN-ACKs both ways.
+            seg_at(1010, true, S, 1000, 0, 150.0),
+            seg_at(1010, false, S, 2000, 0, 150.01),
+            seg_at(1010, true, S | A, 1000, 2001, 150.02),
+            seg_at(1010, false, S | A, 2000, 1001, 150.03),
+            seg_at(1010, true, A, 1001, 2001, 150.04),
             seg_at(1006, true, S, 600, 0, 199.0),
             seg_at(1007, true, S, 700, 0, 199.5),
         ];
+        // In time order, so that the connections' segments interleave as on a wire.
+        let mut segs = segs;
+        segs.sort_by_key(|s| s.ts);
         let always = FlowConfig {
             compact_above: 0,
             ..FlowConfig::default()
@@ -923,14 +1035,19 @@ mod tests {
         };
         let (kept, most) = transcript(always, &segs, 200.0);
         let (whole, none) = transcript(never, &segs, 200.0);
-        assert!(most >= 2 && none == 0, "openings kept: {most} and {none}");
+        assert_eq!(none, (0, 0));
+        assert!(most.0 >= 2, "openings at once: {most:?}");
+        assert_eq!(most.1, OPENING_SEGMENTS, "the longest opening: {most:?}");
         assert_eq!(kept, whole);
         // 1001, 1002, 1005 and the second 1004 were never answered: each timed out in the
-        // handshake (150 s). 1000 closed, 1003 was reset; 1006 and 1007 were open at the end.
+        // handshake (150 s). 1000 closed, 1003 and 1008 were reset. 1006, 1007, 1010, and
+        // 1009 and 1011 (whose last SYN-ACK and SYN came less than 150 s before), were open
+        // at the end.
         assert_eq!(whole.matches("end_reason: IdleTimeout").count(), 4);
         assert_eq!(whole.matches("end_reason: Replaced").count(), 1);
-        assert_eq!(whole.matches("end_reason: Closed").count(), 2);
-        assert_eq!(whole.matches("end_reason: CaptureEnd").count(), 2);
+        assert_eq!(whole.matches("end_reason: Closed").count(), 3);
+        assert_eq!(whole.matches("end_reason: CaptureEnd").count(), 5);
+        assert!(whole.contains("simultaneous_open: true"));
         // A full table evicts an opening as it would the connection.
         for max_connections in [1, 2] {
             let (kept, _) = transcript(
@@ -980,7 +1097,12 @@ mod tests {
         }
         assert_eq!(t.live(), 5_000);
         // All but the first thousand and the newest one (kept whole until the next step).
-        assert_eq!(t.openings(), 3_999);
+        assert_eq!(t.openings(), (3_999, 1));
+        // A minute on, their deadlines have been checked (every 10 s) and none has come:
+        // they are still openings.
+        t.advance(Timestamp(60_000_000_000), &mut out);
+        assert_eq!(t.openings(), (3_999, 1));
+        assert_eq!(t.live(), 5_000);
         t.finish(Timestamp(1_000_000_000), &mut out);
         let retired: Vec<Box<Connection>> = t.take_retired().collect();
         assert_eq!(retired.len(), 5_000);
