@@ -136,8 +136,10 @@ enum Held {
 }
 
 struct Opening {
-    /// Every segment the connection has seen, in order.
-    segs: Vec<Segment>,
+    /// The connection's first segment, and the others in order: most openings (a flood's
+    /// unanswered SYNs) have one, which then takes no allocation of its own.
+    first: Segment,
+    more: Vec<Segment>,
     reused_from: Option<u64>,
     /// The connection's deadline when it was kept so (nothing changes it while it is).
     deadline: Timestamp,
@@ -417,8 +419,14 @@ impl FlowTable {
             unreachable!("an opening");
         };
         let Opening {
-            segs, reused_from, ..
+            first,
+            more,
+            reused_from,
+            ..
         } = *opening;
+        let mut segs = Vec::with_capacity(1 + more.len());
+        segs.push(first);
+        segs.extend(more);
         let mut conn = self.boxed(Connection::new(
             id,
             &segs[0],
@@ -457,11 +465,12 @@ impl FlowTable {
         if *slot_id != id || conn.packets() != segs.len() as u64 {
             return;
         }
-        let mut segs = segs;
-        // Held for seconds, perhaps a million of them: no room to spare.
-        segs.shrink_to_fit();
+        let (first, more) = segs.split_first().expect("an opening has a segment");
         let opening = Opening {
-            segs,
+            first: *first,
+            // Exactly as long as needed (held for seconds, perhaps a million of them), and
+            // no allocation when empty.
+            more: more.to_vec(),
             reused_from: conn.reused_from,
             deadline: self.deadline(conn),
         };
@@ -475,7 +484,7 @@ impl FlowTable {
     #[cfg(test)]
     fn openings(&self) -> (usize, usize) {
         let segments = |s: &Slot| match &s.held {
-            Held::Opening(o) => Some(o.segs.len()),
+            Held::Opening(o) => Some(1 + o.more.len()),
             Held::Full(_) => None,
         };
         let kept: Vec<usize> = self.slots.iter().flatten().filter_map(segments).collect();
