@@ -283,12 +283,13 @@ impl FlowTable {
         let mut reused_from = None;
         if let Some(slot) = self.find(&key, hash) {
             let next_id = self.next_id;
-            let mut segs = self.make_whole(slot);
+            // An opening's segments, made whole again: the segment may keep it one.
+            let segs = self.make_whole(slot);
             let conn = self.conn_mut(slot);
             if !conn.is_new_incarnation(seg) {
                 let obs = observe(conn, seg, out);
                 let id = conn.id;
-                if let Some(mut segs) = segs.take() {
+                if let Some(mut segs) = segs {
                     segs.push(*seg);
                     if is_opening(&segs) {
                         self.pending_opening = Some((slot, id, segs));
