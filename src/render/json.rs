@@ -10,6 +10,7 @@
 //! the summary, written once, goes through serde_json.
 
 use std::io::{self, Write};
+use std::sync::LazyLock;
 
 use serde_json::{Map, Value, json};
 
@@ -163,15 +164,34 @@ const COUNT_KEYS: [Key; 16] = [
     k!("time_wait_reack"),
 ];
 
+/// `"counts":{…}`: how many segments of a direction carried each flag.
+fn counts(j: &mut JsonBuf, counts: &[u32; 16]) {
+    j.open(k!("counts"));
+    for (key, n) in COUNT_KEYS.into_iter().zip(*counts) {
+        j.num(key, n);
+    }
+    j.close();
+}
+
+/// The counts of a direction where no segment carried a flag, as most directions are: 16
+/// members that every connection object writes twice, formatted once and then copied.
+static ZERO_COUNTS: LazyLock<Vec<u8>> = LazyLock::new(|| {
+    let mut j = JsonBuf::default();
+    j.begin();
+    counts(&mut j, &[0; 16]);
+    j.members().to_vec()
+});
+
 /// Per-direction analysis: how many segments carried each flag, the round-trip samples
 /// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
 fn direction_analysis(j: &mut JsonBuf, k: Key, a: &DirAnalysis) {
-    j.open(k).open(k!("counts"));
-    for (key, n) in COUNT_KEYS.into_iter().zip(a.counts) {
-        j.num(key, n);
+    j.open(k);
+    if a.counts == [0; 16] {
+        j.member(&ZERO_COUNTS);
+    } else {
+        counts(j, &a.counts);
     }
-    j.close()
-        .open(k!("rtt"))
+    j.open(k!("rtt"))
         .num(k!("samples"), a.rtt_count)
         .opt_secs(k!("min_s"), a.rtt_min)
         .opt_secs(k!("median_s"), a.rtt_median())
@@ -457,5 +477,35 @@ mod tests {
         for (key, (_, name)) in COUNT_KEYS.iter().zip(Flags::NAMES) {
             assert_eq!(key.0, format!("\"{name}\":"));
         }
+    }
+
+    /// The copied all-zero counts are the members the loop writes, in an object of their own
+    /// and after another member (where a comma must come first).
+    #[test]
+    fn zero_counts_copied_are_the_counts_written() {
+        let expected = format!(
+            "{{\"counts\":{{{}}}}}",
+            (COUNT_KEYS.iter().map(|k| format!("{}0", k.0)))
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut j = JsonBuf::default();
+        j.begin();
+        j.member(&ZERO_COUNTS);
+        assert_eq!(std::str::from_utf8(j.finish()).unwrap(), expected + "\n");
+        let mut j = JsonBuf::default();
+        j.begin();
+        j.num(k!("before"), 1u8).member(&ZERO_COUNTS);
+        let text = String::from_utf8(j.finish().to_vec()).unwrap();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["before"], 1);
+        assert_eq!(value["counts"].as_object().unwrap().len(), 16);
+        assert!(
+            value["counts"]
+                .as_object()
+                .unwrap()
+                .values()
+                .all(|v| v == 0)
+        );
     }
 }

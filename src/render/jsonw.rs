@@ -242,6 +242,19 @@ impl JsonBuf {
         self
     }
 
+    /// A member written out before, key and value (`"name":value`), copied as it is.
+    pub fn member(&mut self, written: &[u8]) -> &mut Self {
+        self.key(Key(""));
+        self.buf.extend_from_slice(written);
+        self
+    }
+
+    /// The bytes of the top-level object so far, without its opening brace: a member or
+    /// members written once, to be copied into other objects with [`JsonBuf::member`].
+    pub fn members(&self) -> &[u8] {
+        &self.buf[1..]
+    }
+
     /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
     pub fn open(&mut self, k: Key) -> &mut Self {
         self.key(k);
