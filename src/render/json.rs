@@ -186,7 +186,7 @@ static ZERO_COUNTS: LazyLock<Vec<u8>> = LazyLock::new(|| {
 /// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
 fn direction_analysis(j: &mut JsonBuf, k: Key, a: &DirAnalysis) {
     j.open(k);
-    if a.counts == [0; 16] {
+    if a.counts.iter().all(|&n| n == 0) {
         j.member(&ZERO_COUNTS);
     } else {
         counts(j, &a.counts);

@@ -421,15 +421,16 @@ struct CellBuf {
 /// Appends one line of cells padded to `widths` (the counts and `#` right-aligned).
 fn push_line(buf: &mut Vec<u8>, cells: &[String; 15], widths: &[usize; 15]) {
     let last = cells.len() - 1;
+    let pad = |buf: &mut Vec<u8>, n: usize| buf.resize(buf.len() + n, b' ');
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
-        let spaces = std::iter::repeat_n(b' ', w.saturating_sub(width_of(cell)));
+        let spaces = w.saturating_sub(width_of(cell));
         if i == 0 || i == 10 {
-            buf.extend(spaces);
+            pad(buf, spaces);
             buf.extend_from_slice(cell.as_bytes());
         } else {
             buf.extend_from_slice(cell.as_bytes());
             if i != last {
-                buf.extend(spaces);
+                pad(buf, spaces);
             }
         }
         if i != last {
