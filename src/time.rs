@@ -184,19 +184,23 @@ impl Timestamp {
     }
 }
 
-/// The calendar part (`YYYY-MM-DD HH:MM:SS`) of the last second formatted. A timeline prints
-/// a timestamp per line, consecutive lines mostly share their second, and the calendar
-/// arithmetic (and, for local time, the time zone lookup) is most of a timestamp's cost.
+/// The calendar part (`YYYY-MM-DD HH:MM:SS`) of the last two seconds formatted. A timeline
+/// prints a timestamp per line, consecutive lines mostly share their second, and the calendar
+/// arithmetic (and, for local time, the time zone lookup) is most of a timestamp's cost. Two,
+/// because a connection object written between two events holds its start (an older second)
+/// and then its end (the events' second), and a table row its start and its TIME_WAIT's end.
 #[derive(Clone, Debug, Default)]
 pub struct SecondCache {
-    /// The UTC second and the separator of `text`.
-    key: Option<(u64, u8)>,
-    text: Vec<u8>,
+    /// The UTC second and the separator of each `text`.
+    key: [Option<(u64, u8)>; 2],
+    text: [Vec<u8>; 2],
+    /// The entry the next new second replaces (the one used less recently).
+    older: usize,
 }
 
 impl SecondCache {
     /// Appends the calendar part of `ts`, shifted by `offset(ts)` seconds (the local time
-    /// zone's offset, or none): computed only when the second changes.
+    /// zone's offset, or none): computed only when the second is neither of the last two.
     fn push(
         &mut self,
         out: &mut Vec<u8>,
@@ -204,14 +208,21 @@ impl SecondCache {
         sep: u8,
         offset: impl Fn(Timestamp) -> i64,
     ) {
-        let key = (ts.secs(), sep);
-        if self.key != Some(key) {
-            self.text.clear();
+        let key = Some((ts.secs(), sep));
+        let i = if self.key[0] == key {
+            0
+        } else if self.key[1] == key {
+            1
+        } else {
+            let i = self.older;
+            self.text[i].clear();
             let whole = Timestamp::from_secs_nanos(ts.secs(), 0);
-            push_calendar(&mut self.text, whole, offset(whole), 0, sep);
-            self.key = Some(key);
-        }
-        out.extend_from_slice(&self.text);
+            push_calendar(&mut self.text[i], whole, offset(whole), 0, sep);
+            self.key[i] = key;
+            i
+        };
+        self.older = 1 - i;
+        out.extend_from_slice(&self.text[i]);
     }
 }
 
@@ -367,6 +378,13 @@ mod tests {
             Timestamp::from_secs_nanos(1_767_225_599, 500), // back in time
             Timestamp::from_secs_nanos(1_709_251_199, 42),  // 2024-02-29 23:59:59
             Timestamp::from_secs_nanos(1_709_251_200, 42),
+            // Two seconds in turn (a connection's start, then its end), then a third.
+            Timestamp::from_secs_nanos(1_709_251_199, 7),
+            Timestamp::from_secs_nanos(1_709_251_200, 8),
+            Timestamp::from_secs_nanos(1_709_251_199, 9),
+            Timestamp::from_secs_nanos(1_767_225_601, 10),
+            Timestamp::from_secs_nanos(1_709_251_200, 11),
+            Timestamp::from_secs_nanos(1_709_251_199, 12),
         ];
         let mut cache = SecondCache::default();
         for ts in stamps {

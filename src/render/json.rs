@@ -19,6 +19,7 @@ use crate::event::{Event, EventKind};
 use crate::render::jsonw::{JsonBuf, Key, k};
 use crate::render::{ConnHeader, Late, Renderer};
 use crate::summary::{CLOSES, HANDSHAKES, Summary};
+use crate::tcp::TcpState;
 use crate::tcp::analysis::{DirAnalysis, Flags};
 use crate::tcp::conn::{Connection, Observation, Side, TimeWait, TimeWaitEnd};
 use crate::tcp::report;
@@ -44,12 +45,26 @@ fn ts(t: Timestamp) -> String {
     t.rfc3339().to_string()
 }
 
-fn states(j: &mut JsonBuf, k: Key, s: [crate::tcp::TcpState; 2]) {
-    j.open(k)
-        .plain(k!("client"), s[0].name())
-        .plain(k!("server"), s[1].name())
-        .close();
+fn states(j: &mut JsonBuf, k: Key, s: [TcpState; 2]) {
+    j.formatted(k, &STATE_PAIRS[s[0] as usize][s[1] as usize]);
 }
+
+/// `{"client":…,"server":…}` for every pair of states, formatted once: every event and
+/// every connection object has one.
+static STATE_PAIRS: LazyLock<Vec<Vec<Vec<u8>>>> = LazyLock::new(|| {
+    (TcpState::ALL.iter())
+        .map(|client| {
+            (TcpState::ALL.iter())
+                .map(|server| {
+                    JsonBuf::object(|j| {
+                        j.plain(k!("client"), client.name())
+                            .plain(k!("server"), server.name());
+                    })
+                })
+                .collect()
+        })
+        .collect()
+});
 
 /// The fields particular to each kind of event.
 fn event_fields(kind: &EventKind, j: &mut JsonBuf) {
@@ -164,32 +179,28 @@ const COUNT_KEYS: [Key; 16] = [
     k!("time_wait_reack"),
 ];
 
-/// `"counts":{…}`: how many segments of a direction carried each flag.
-fn counts(j: &mut JsonBuf, counts: &[u32; 16]) {
-    j.open(k!("counts"));
+/// The members of `"counts"`: how many segments of a direction carried each flag.
+fn count_members(j: &mut JsonBuf, counts: &[u32; 16]) {
     for (key, n) in COUNT_KEYS.into_iter().zip(*counts) {
         j.num(key, n);
     }
-    j.close();
 }
 
 /// The counts of a direction where no segment carried a flag, as most directions are: 16
 /// members that every connection object writes twice, formatted once and then copied.
-static ZERO_COUNTS: LazyLock<Vec<u8>> = LazyLock::new(|| {
-    let mut j = JsonBuf::default();
-    j.begin();
-    counts(&mut j, &[0; 16]);
-    j.members().to_vec()
-});
+static ZERO_COUNTS: LazyLock<Vec<u8>> =
+    LazyLock::new(|| JsonBuf::object(|j| count_members(j, &[0; 16])));
 
 /// Per-direction analysis: how many segments carried each flag, the round-trip samples
 /// (data → its ACK, Karn's rule), and whether the window scale is known (a SYN was seen).
 fn direction_analysis(j: &mut JsonBuf, k: Key, a: &DirAnalysis) {
     j.open(k);
     if a.counts.iter().all(|&n| n == 0) {
-        j.member(&ZERO_COUNTS);
+        j.formatted(k!("counts"), &ZERO_COUNTS);
     } else {
-        counts(j, &a.counts);
+        j.open(k!("counts"));
+        count_members(j, &a.counts);
+        j.close();
     }
     j.open(k!("rtt"))
         .num(k!("samples"), a.rtt_count)
@@ -479,33 +490,41 @@ mod tests {
         }
     }
 
-    /// The copied all-zero counts are the members the loop writes, in an object of their own
-    /// and after another member (where a comma must come first).
+    /// The values formatted once are what writing them each time gives, also after another
+    /// member (where a comma must come first).
     #[test]
-    fn zero_counts_copied_are_the_counts_written() {
-        let expected = format!(
-            "{{\"counts\":{{{}}}}}",
+    fn values_formatted_once_are_the_values_written() {
+        let written = |f: &dyn Fn(&mut JsonBuf)| {
+            let mut j = JsonBuf::default();
+            j.begin();
+            j.num(k!("before"), 1u8);
+            f(&mut j);
+            String::from_utf8(j.finish().to_vec()).unwrap()
+        };
+        let zero_counts = format!(
+            "{{\"before\":1,\"counts\":{{{}}}}}\n",
             (COUNT_KEYS.iter().map(|k| format!("{}0", k.0)))
                 .collect::<Vec<_>>()
                 .join(",")
         );
-        let mut j = JsonBuf::default();
-        j.begin();
-        j.member(&ZERO_COUNTS);
-        assert_eq!(std::str::from_utf8(j.finish()).unwrap(), expected + "\n");
-        let mut j = JsonBuf::default();
-        j.begin();
-        j.num(k!("before"), 1u8).member(&ZERO_COUNTS);
-        let text = String::from_utf8(j.finish().to_vec()).unwrap();
-        let value: Value = serde_json::from_str(&text).unwrap();
-        assert_eq!(value["before"], 1);
-        assert_eq!(value["counts"].as_object().unwrap().len(), 16);
-        assert!(
-            value["counts"]
-                .as_object()
-                .unwrap()
-                .values()
-                .all(|v| v == 0)
+        assert_eq!(
+            written(&|j| {
+                j.formatted(k!("counts"), &ZERO_COUNTS);
+            }),
+            zero_counts
         );
+        for client in TcpState::ALL {
+            for server in TcpState::ALL {
+                let by_hand = format!(
+                    "{{\"before\":1,\"state\":{{\"client\":\"{}\",\"server\":\"{}\"}}}}\n",
+                    client.name(),
+                    server.name()
+                );
+                assert_eq!(
+                    written(&|j| states(j, k!("state"), [client, server])),
+                    by_hand
+                );
+            }
+        }
     }
 }

@@ -242,17 +242,23 @@ impl JsonBuf {
         self
     }
 
-    /// A member written out before, key and value (`"name":value`), copied as it is.
-    pub fn member(&mut self, written: &[u8]) -> &mut Self {
-        self.key(Key(""));
-        self.buf.extend_from_slice(written);
+    /// A member whose value was formatted before (by [`JsonBuf::object`]), copied as it is:
+    /// for values that many objects share.
+    pub fn formatted(&mut self, k: Key, value: &[u8]) -> &mut Self {
+        self.key(k);
+        self.buf.extend_from_slice(value);
         self
     }
 
-    /// The bytes of the top-level object so far, without its opening brace: a member or
-    /// members written once, to be copied into other objects with [`JsonBuf::member`].
-    pub fn members(&self) -> &[u8] {
-        &self.buf[1..]
+    /// The object that `members` writes, formatted on its own (`{…}`, no newline), to be
+    /// copied into other objects with [`JsonBuf::formatted`].
+    pub fn object(members: impl FnOnce(&mut JsonBuf)) -> Vec<u8> {
+        let mut j = JsonBuf::default();
+        j.begin();
+        members(&mut j);
+        let mut bytes = j.finish().to_vec();
+        bytes.pop();
+        bytes
     }
 
     /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
