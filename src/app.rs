@@ -277,8 +277,15 @@ struct Shard {
 
 impl Shard {
     /// Is the connection whose 4-tuple spreads to `spread` this shard's?
+    /// Asked for every segment by every shard: with a power of two (as always on two cores)
+    /// a mask, which gives what the remainder would without a division.
+    #[inline]
     fn owns(&self, spread: u64) -> bool {
-        spread % self.count == self.index
+        if self.count.is_power_of_two() {
+            spread & (self.count - 1) == self.index
+        } else {
+            spread % self.count == self.index
+        }
     }
 }
 
