@@ -630,9 +630,14 @@ mod tests {
 
     /// A connection seen only by its SYN, from port `port`, `ms` after the epoch.
     fn syn_only(id: u64, port: u16, ms: u64) -> Connection {
+        syn_only_at(id, id, port, ms)
+    }
+
+    /// The same, opened by frame `frame` (a shard's ids count only its own connections).
+    fn syn_only_at(id: u64, frame: u64, port: u16, ms: u64) -> Connection {
         let seg = Segment {
             ts: Timestamp(ms * 1_000_000),
-            frame: id,
+            frame,
             src: format!("10.0.0.1:{port}").parse().unwrap(),
             dst: "10.0.0.2:80".parse().unwrap(),
             seq: SeqNum(1),
@@ -645,6 +650,39 @@ mod tests {
             ip_len: 40,
         };
         Connection::start(id, &seg, TrackerConfig::default(), None, &mut Vec::new()).0
+    }
+
+    /// Two shards' rows, each added as its connections ended (not in id order), merge into
+    /// frame order and are numbered as one flow table would have numbered them.
+    #[test]
+    fn shards_rows_merge_in_frame_order_and_are_renumbered() {
+        let tf = TimeFormatter::new(TimeFormat::Utc, false);
+        let (mut a, mut b) = (ConnTable::new(tf), ConnTable::new(tf));
+        // Shard a opened frames 1, 4 and 6 (its ids 1, 2, 3), shard b frames 2 and 5.
+        for (id, frame) in [(3, 6), (1, 1), (2, 4)] {
+            a.add(&syn_only_at(id, frame, 1000 + frame as u16, frame));
+        }
+        for (id, frame) in [(2, 5), (1, 2)] {
+            b.add(&syn_only_at(id, frame, 1000 + frame as u16, frame));
+        }
+        a.merge(&mut b);
+        let id_of = a.renumber();
+        let found: Vec<_> = [1, 2, 3, 4, 5, 6].map(id_of).into();
+        assert_eq!(found, [Some(1), Some(2), None, Some(3), Some(4), Some(5)]);
+        let rows: Vec<_> = a
+            .rows
+            .iter()
+            .flatten()
+            .map(|r| (r.id, r.first_frame))
+            .collect();
+        assert_eq!(rows, [(1, 1), (2, 2), (3, 4), (4, 5), (5, 6)]);
+        let mut out = Vec::new();
+        a.write_table(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let ports: Vec<usize> = [1001, 1002, 1004, 1005, 1006]
+            .map(|p| text.find(&format!("10.0.0.1:{p}")).unwrap())
+            .into();
+        assert!(ports.is_sorted(), "{text}");
     }
 
     /// Above `COMFY_MAX_ROWS` the table is printed as plain columns by two threads: every row
