@@ -89,6 +89,11 @@ pub struct ConnTable {
     /// end in any order; kept this way, the rows are in id order without a sort (sorting 200,000
     /// rows moved 37 MB, at the end of the run when nothing else is left to do).
     rows: Vec<Option<Row>>,
+    /// The rows of the run's other shards, as [`ConnTable::merge`] took them.
+    shards: Vec<Vec<Option<Row>>>,
+    /// After [`ConnTable::renumber`]: all shards' rows in id order, as (shard, slot), shard 0
+    /// being `rows`. The rows stay where they are (moving them would take as much memory again).
+    order: Option<Vec<(usize, usize)>>,
     tf: TimeFormatter,
     /// Fit the table to the terminal's width (only when writing to a terminal).
     pub fit_terminal: bool,
@@ -98,6 +103,8 @@ impl ConnTable {
     pub fn new(tf: TimeFormatter) -> ConnTable {
         ConnTable {
             rows: Vec::new(),
+            shards: Vec::new(),
+            order: None,
             tf,
             fit_terminal: false,
         }
@@ -148,46 +155,67 @@ impl ConnTable {
     }
 
     /// Takes the rows of another shard of the same run; their ids are the shard's own until
-    /// [`ConnTable::renumber`]. Each shard's rows are in the order of the frames that opened
-    /// them (its ids count connections as they open), so the two are merged in that order.
+    /// [`ConnTable::renumber`].
     pub fn merge(&mut self, other: &mut ConnTable) {
-        let mut merged = Vec::with_capacity(self.rows.len() + other.rows.len());
-        let mut mine = std::mem::take(&mut self.rows)
-            .into_iter()
-            .flatten()
-            .peekable();
-        let mut theirs = std::mem::take(&mut other.rows)
-            .into_iter()
-            .flatten()
-            .peekable();
-        loop {
-            let next = match (mine.peek(), theirs.peek()) {
-                (Some(a), Some(b)) if a.first_frame <= b.first_frame => mine.next(),
-                (Some(_), Some(_)) => theirs.next(),
-                (Some(_), None) => mine.next(),
-                (None, _) => theirs.next(),
-            };
-            match next {
-                Some(row) => merged.push(Some(row)),
-                None => break,
-            }
+        self.shards.push(std::mem::take(&mut other.rows));
+        self.shards.append(&mut other.shards);
+    }
+
+    /// The rows of shard `s` (0 is this table's own), at their shard's ids.
+    fn shard(&self, s: usize) -> &[Option<Row>] {
+        if s == 0 {
+            &self.rows
+        } else {
+            &self.shards[s - 1]
         }
-        self.rows = merged;
     }
 
     /// After [`ConnTable::merge`]: numbers the connections 1, 2, … in the order of the frames
     /// that opened them, as one flow table would have, and returns a lookup from that frame
-    /// to the id.
-    pub fn renumber(&mut self) -> impl Fn(u64) -> Option<u64> + '_ {
-        self.rows.retain(Option::is_some);
-        for (row, id) in self.rows.iter_mut().flatten().zip(1..) {
-            row.id = id;
+    /// to the id. Each shard's rows are in that order already (its ids count its connections
+    /// as they open), so the shards are merged, not sorted.
+    pub fn renumber(&mut self) -> impl Fn(u64) -> Option<u64> + use<> {
+        let mut next = vec![0usize; 1 + self.shards.len()];
+        let mut order = Vec::new();
+        loop {
+            let mut first: Option<(u64, usize)> = None;
+            for (s, at) in next.iter_mut().enumerate() {
+                let rows = self.shard(s);
+                while *at < rows.len() && rows[*at].is_none() {
+                    *at += 1;
+                }
+                if let Some(r) = rows.get(*at).and_then(Option::as_ref)
+                    && first.is_none_or(|(frame, _)| r.first_frame < frame)
+                {
+                    first = Some((r.first_frame, s));
+                }
+            }
+            let Some((_, s)) = first else { break };
+            order.push((s, next[s]));
+            next[s] += 1;
         }
-        |frame| {
-            self.rows
-                .binary_search_by_key(&frame, |r| r.as_ref().map_or(0, |r| r.first_frame))
-                .ok()
-                .map(|i| i as u64 + 1)
+        for (&(s, slot), id) in order.iter().zip(1..) {
+            let rows = if s == 0 {
+                &mut self.rows
+            } else {
+                &mut self.shards[s - 1]
+            };
+            if let Some(r) = rows[slot].as_mut() {
+                r.id = id;
+            }
+        }
+        self.order = Some(order);
+        let frames: Vec<u64> = self.ordered().iter().map(|r| r.first_frame).collect();
+        move |frame| frames.binary_search(&frame).ok().map(|i| i as u64 + 1)
+    }
+
+    /// All rows, in id order.
+    fn ordered(&self) -> Vec<&Row> {
+        match &self.order {
+            Some(order) => (order.iter())
+                .filter_map(|&(s, slot)| self.shard(s)[slot].as_ref())
+                .collect(),
+            None => self.rows.iter().flatten().collect(),
         }
     }
 
@@ -304,12 +332,15 @@ impl ConnTable {
     }
 
     pub fn write_table(&mut self, out: &mut dyn Write) -> io::Result<()> {
-        let count = self.rows.iter().flatten().count();
-        if count == 0 {
+        let rows = self.ordered();
+        if rows.is_empty() {
             return writeln!(out, "No TCP connections.");
         }
-        if count > COMFY_MAX_ROWS {
-            return self.write_plain(out);
+        if rows.len() > COMFY_MAX_ROWS {
+            self.write_plain(&rows, out)?;
+            drop(rows);
+            self.clear();
+            return Ok(());
         }
         let mut t = Table::new();
         t.load_preset(presets::UTF8_FULL_CONDENSED);
@@ -317,7 +348,7 @@ impl ConnTable {
         if self.fit_terminal {
             t.set_content_arrangement(ContentArrangement::Dynamic);
         }
-        for r in self.rows.iter().flatten() {
+        for r in rows {
             t.add_row(self.cells(r).into_iter().map(Cell::new));
         }
         for i in [0usize, 10] {
@@ -325,39 +356,45 @@ impl ConnTable {
                 col.set_cell_alignment(CellAlignment::Right);
             }
         }
-        self.rows.clear();
+        self.clear();
         writeln!(out, "{t}")
+    }
+
+    fn clear(&mut self) {
+        self.rows.clear();
+        self.shards.clear();
+        self.order = None;
     }
 
     /// Plain columns separated by two spaces, widths measured over all rows first. Both
     /// passes run on two threads, each taking half of every chunk of rows: at the end of a
     /// large capture this is the only work left, and it is as much as the analysis of a few
     /// hundred thousand packets.
-    fn write_plain(&mut self, out: &mut dyn Write) -> io::Result<()> {
+    fn write_plain(&self, rows: &[&Row], out: &mut dyn Write) -> io::Result<()> {
         // Timestamps of one capture print in one width, the latest the widest.
-        let latest = (self.rows.iter().flatten())
+        let latest = (rows.iter())
             .map(|r| r.tw_until.unwrap_or(r.first_ts).max(r.first_ts))
             .max()
             .unwrap_or_default();
         let ts_width = self.tf.to_string(latest).chars().count();
-        let measure = |rows: &[Option<Row>]| {
+        let measure = |rows: &[&Row]| {
             let mut widths = [0usize; 15];
-            for r in rows.iter().flatten() {
+            for r in rows {
                 for (w, cell) in widths.iter_mut().zip(self.widths_of(r, ts_width)) {
                     *w = (*w).max(cell.0);
                 }
             }
             widths
         };
-        let (first, second) = self.rows.split_at(self.rows.len() / 2);
+        let (first, second) = rows.split_at(rows.len() / 2);
         let (a, b) = on_two_threads(|| measure(first), || measure(second));
         let mut widths = HEADER.map(|h| h.chars().count());
         for (w, (a, b)) in widths.iter_mut().zip(a.into_iter().zip(b)) {
             *w = (*w).max(a).max(b);
         }
-        let print = |rows: &[Option<Row>], text: &mut Vec<u8>| {
+        let print = |rows: &[&Row], text: &mut Vec<u8>| {
             let mut buf = CellBuf::default();
-            for r in rows.iter().flatten() {
+            for r in rows {
                 self.format_row(r, &mut buf);
                 push_line(text, &buf.cells, &widths);
             }
@@ -366,7 +403,7 @@ impl ConnTable {
         push_line(&mut header, &HEADER.map(String::from), &widths);
         out.write_all(&header)?;
         let (mut text_a, mut text_b) = (Vec::new(), Vec::new());
-        for chunk in self.rows.chunks(PRINT_CHUNK) {
+        for chunk in rows.chunks(PRINT_CHUNK) {
             let (first, second) = chunk.split_at(chunk.len() / 2);
             text_a.clear();
             text_b.clear();
@@ -374,7 +411,6 @@ impl ConnTable {
             out.write_all(&text_a)?;
             out.write_all(&text_b)?;
         }
-        self.rows.clear();
         Ok(())
     }
 }
@@ -669,12 +705,7 @@ mod tests {
         let id_of = a.renumber();
         let found: Vec<_> = [1, 2, 3, 4, 5, 6].map(id_of).into();
         assert_eq!(found, [Some(1), Some(2), None, Some(3), Some(4), Some(5)]);
-        let rows: Vec<_> = a
-            .rows
-            .iter()
-            .flatten()
-            .map(|r| (r.id, r.first_frame))
-            .collect();
+        let rows: Vec<_> = a.ordered().iter().map(|r| (r.id, r.first_frame)).collect();
         assert_eq!(rows, [(1, 1), (2, 2), (3, 4), (4, 5), (5, 6)]);
         let mut out = Vec::new();
         a.write_table(&mut out).unwrap();
