@@ -487,6 +487,27 @@ struct CellBuf {
 /// Appends one line of cells padded to `widths` (the counts and `#` right-aligned).
 fn push_line(buf: &mut Vec<u8>, cells: &[String; 15], widths: &[usize; 15]) {
     let last = cells.len() - 1;
+    // Nearly every line is ASCII, where a cell's width is its length: the line is laid out
+    // in spaces at once and each cell copied to its place.
+    let fits = |(cell, w): (&String, &usize)| cell.is_ascii() && cell.len() <= *w;
+    if cells[..last].iter().zip(widths).all(fits) && cells[last].is_ascii() {
+        let start = buf.len();
+        let columns: usize = widths[..last].iter().map(|w| w + 2).sum();
+        buf.resize(start + columns + cells[last].len() + 1, b' ');
+        let mut at = start;
+        for (i, (cell, w)) in cells[..last].iter().zip(widths).enumerate() {
+            let from = if i == 0 || i == 10 {
+                at + w - cell.len()
+            } else {
+                at
+            };
+            buf[from..from + cell.len()].copy_from_slice(cell.as_bytes());
+            at += w + 2;
+        }
+        buf[at..at + cells[last].len()].copy_from_slice(cells[last].as_bytes());
+        *buf.last_mut().expect("the line's end") = b'\n';
+        return;
+    }
     let pad = |buf: &mut Vec<u8>, n: usize| buf.resize(buf.len() + n, b' ');
     for (i, (cell, w)) in cells.iter().zip(widths).enumerate() {
         let spaces = w.saturating_sub(width_of(cell));
