@@ -175,37 +175,34 @@ impl ConnTable {
     /// to the id. Each shard's rows are in that order already (its ids count its connections
     /// as they open), so the shards are merged, not sorted.
     pub fn renumber(&mut self) -> impl Fn(u64) -> Option<u64> + use<> {
-        let mut next = vec![0usize; 1 + self.shards.len()];
-        let mut order = Vec::new();
+        let mut shards: Vec<&mut [Option<Row>]> = std::iter::once(&mut self.rows[..])
+            .chain(self.shards.iter_mut().map(|rows| &mut rows[..]))
+            .collect();
+        let mut next = vec![0usize; shards.len()];
+        let (mut order, mut frames) = (Vec::new(), Vec::new());
         loop {
+            // The shard whose next row opened first.
             let mut first: Option<(u64, usize)> = None;
-            for (s, at) in next.iter_mut().enumerate() {
-                let rows = self.shard(s);
-                while *at < rows.len() && rows[*at].is_none() {
+            for (s, rows) in shards.iter().enumerate() {
+                let at = &mut next[s];
+                while rows.get(*at).is_some_and(Option::is_none) {
                     *at += 1;
                 }
-                if let Some(r) = rows.get(*at).and_then(Option::as_ref)
+                if let Some(Some(r)) = rows.get(*at)
                     && first.is_none_or(|(frame, _)| r.first_frame < frame)
                 {
                     first = Some((r.first_frame, s));
                 }
             }
-            let Some((_, s)) = first else { break };
+            let Some((frame, s)) = first else { break };
+            if let Some(r) = shards[s][next[s]].as_mut() {
+                r.id = order.len() as u64 + 1;
+            }
             order.push((s, next[s]));
+            frames.push(frame);
             next[s] += 1;
         }
-        for (&(s, slot), id) in order.iter().zip(1..) {
-            let rows = if s == 0 {
-                &mut self.rows
-            } else {
-                &mut self.shards[s - 1]
-            };
-            if let Some(r) = rows[slot].as_mut() {
-                r.id = id;
-            }
-        }
         self.order = Some(order);
-        let frames: Vec<u64> = self.ordered().iter().map(|r| r.first_frame).collect();
         move |frame| frames.binary_search(&frame).ok().map(|i| i as u64 + 1)
     }
 
