@@ -277,6 +277,7 @@ struct Shard {
 
 impl Shard {
     /// Is the connection whose 4-tuple spreads to `spread` this shard's?
+    ///
     /// Asked for every segment by every shard: with a power of two (as always on two cores)
     /// a mask, which gives what the remainder would without a division.
     #[inline]
@@ -451,8 +452,9 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     // shard for a time slice (milliseconds), the reader must be able to go on, or a core
     // idles; and the further ahead the reader may run, the sooner it is done and leaves both
     // cores to the shards. Measured on the 4.4 M-packet benchmark (medians of alternating
-    // runs): 4 batches in flight 0.72 s, 32 0.61 s, 64 0.58 s, 256 0.54 s. 256 batches are
-    // at most 36 MB, whatever the capture's length (peak RSS 107 -> 122 MB). One shard gains
+    // runs): 4 batches in flight 0.72 s against 0.66 s for 32; in another series 32 0.61 s,
+    // 64 0.57 s, 128 0.59 s, 256 0.55 s. 256 batches are at most 36 MB, whatever the
+    // capture's length (peak RSS 107 -> 122 MB). One shard gains
     // nothing from depth (JSON and text measured the same), and JSON's peak memory would
     // grow, so it keeps 4.
     let depth = if shards > 1 { 256 } else { 4 };
