@@ -448,6 +448,16 @@ fn parse_tcp(
 /// Walks the option bytes that were captured; a cut or malformed option ends the walk.
 fn parse_options(mut b: &[u8]) -> TcpOptions {
     let mut o = TcpOptions::default();
+    // What Linux puts on every segment after the handshake: NOP, NOP, timestamps.
+    if let [1, 1, 8, 10, v @ ..] = b
+        && let [a0, a1, a2, a3, e0, e1, e2, e3] = *v
+    {
+        o.timestamp = Some((
+            u32::from_be_bytes([a0, a1, a2, a3]),
+            u32::from_be_bytes([e0, e1, e2, e3]),
+        ));
+        return o;
+    }
     while let Some(&kind) = b.first() {
         match kind {
             0 => break,
@@ -516,6 +526,29 @@ mod tests {
         f.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
         f.extend(std::iter::repeat_n(0xaa, captured_payload));
         f
+    }
+
+    /// The shortcut for NOP, NOP, timestamps reads what the walk over the options reads
+    /// when the same options come in another order, and a longer list still takes the walk.
+    #[test]
+    fn the_timestamp_shortcut_reads_what_the_walk_reads() {
+        let ts = [8, 10, 0, 0, 0, 7, 0, 0, 1, 0];
+        let expected = TcpOptions {
+            timestamp: Some((7, 256)),
+            ..TcpOptions::default()
+        };
+        let shortcut = [[1, 1].as_slice(), &ts].concat();
+        let walked = [ts.as_slice(), &[1, 1]].concat();
+        assert_eq!(parse_options(&shortcut), expected);
+        assert_eq!(parse_options(&walked), expected);
+        let longer = [shortcut.as_slice(), &[4, 2]].concat();
+        assert_eq!(
+            parse_options(&longer),
+            TcpOptions {
+                sack_permitted: true,
+                ..expected
+            }
+        );
     }
 
     #[test]
