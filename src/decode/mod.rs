@@ -90,15 +90,13 @@ impl std::fmt::Display for TcpdumpFlags {
     }
 }
 
-/// The TCP options tcpscope uses (the rest are skipped).
+/// The TCP options the analysis uses: the window scale. It counts only on SYNs (RFC 7323), so
+/// the options of other segments are not read, and the others (MSS, SACK, timestamps) not kept:
+/// every segment is handed from the reading thread to the analysis, and bytes no one reads
+/// would still travel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TcpOptions {
-    pub mss: Option<u16>,
     pub window_scale: Option<u8>,
-    pub sack_permitted: bool,
-    /// Number of SACK blocks carried.
-    pub sack_blocks: u8,
-    pub timestamp: Option<(u32, u32)>,
 }
 
 /// One TCP segment as seen on the wire: the typed view every later stage works on.
@@ -439,7 +437,11 @@ fn parse_tcp(
         flags: TcpFlags((u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13])),
         window: u16_at(14),
         payload_len: (tcp_len - data_offset) as u32,
-        options: parse_options(captured_header),
+        options: if tcp[13] & 0x02 != 0 {
+            parse_options(captured_header)
+        } else {
+            TcpOptions::default()
+        },
         truncated: tcp.len() < tcp_len,
         ip_len: 0,
     })
@@ -448,16 +450,6 @@ fn parse_tcp(
 /// Walks the option bytes that were captured; a cut or malformed option ends the walk.
 fn parse_options(mut b: &[u8]) -> TcpOptions {
     let mut o = TcpOptions::default();
-    // What Linux puts on every segment after the handshake: NOP, NOP, timestamps.
-    if let [1, 1, 8, 10, v @ ..] = b
-        && let [a0, a1, a2, a3, e0, e1, e2, e3] = *v
-    {
-        o.timestamp = Some((
-            u32::from_be_bytes([a0, a1, a2, a3]),
-            u32::from_be_bytes([e0, e1, e2, e3]),
-        ));
-        return o;
-    }
     while let Some(&kind) = b.first() {
         match kind {
             0 => break,
@@ -472,19 +464,8 @@ fn parse_options(mut b: &[u8]) -> TcpOptions {
         if len < 2 || len > b.len() {
             break;
         }
-        let body = &b[2..len];
-        match (kind, body.len()) {
-            (2, 2) => o.mss = Some(u16::from_be_bytes([body[0], body[1]])),
-            (3, 1) => o.window_scale = Some(body[0]),
-            (4, 0) => o.sack_permitted = true,
-            (5, n) => o.sack_blocks = (n / 8) as u8,
-            (8, 8) => {
-                o.timestamp = Some((
-                    u32::from_be_bytes([body[0], body[1], body[2], body[3]]),
-                    u32::from_be_bytes([body[4], body[5], body[6], body[7]]),
-                ))
-            }
-            _ => {}
+        if kind == 3 && len == 3 {
+            o.window_scale = Some(b[2]);
         }
         b = &b[len..];
     }
@@ -528,26 +509,33 @@ mod tests {
         f
     }
 
-    /// The shortcut for NOP, NOP, timestamps reads what the walk over the options reads
-    /// when the same options come in another order, and a longer list still takes the walk.
+    /// The window scale is found among other options (MSS, SACK permitted, timestamps,
+    /// NOPs) in any order, and a cut or malformed option ends the walk.
     #[test]
-    fn the_timestamp_shortcut_reads_what_the_walk_reads() {
+    fn the_window_scale_is_found_among_other_options() {
+        let (mss, nop, wscale, sack_ok) = ([2, 4, 5, 0xb4], [1], [3, 3, 7], [4, 2]);
         let ts = [8, 10, 0, 0, 0, 7, 0, 0, 1, 0];
-        let expected = TcpOptions {
-            timestamp: Some((7, 256)),
-            ..TcpOptions::default()
-        };
-        let shortcut = [[1, 1].as_slice(), &ts].concat();
-        let walked = [ts.as_slice(), &[1, 1]].concat();
-        assert_eq!(parse_options(&shortcut), expected);
-        assert_eq!(parse_options(&walked), expected);
-        let longer = [shortcut.as_slice(), &[4, 2]].concat();
+        let linux = [&mss[..], &sack_ok, &ts, &nop, &wscale].concat();
+        assert_eq!(parse_options(&linux).window_scale, Some(7));
+        let first = [&wscale[..], &nop, &mss, &ts].concat();
+        assert_eq!(parse_options(&first).window_scale, Some(7));
         assert_eq!(
-            parse_options(&longer),
-            TcpOptions {
-                sack_permitted: true,
-                ..expected
-            }
+            parse_options(&[&mss[..], &sack_ok].concat()).window_scale,
+            None
+        );
+        // Cut after the MSS (snap length), or an option claiming more bytes than are left.
+        assert_eq!(
+            parse_options(&[&mss[..], &wscale[..2]].concat()).window_scale,
+            None
+        );
+        assert_eq!(
+            parse_options(&[&[2, 40][..], &wscale].concat()).window_scale,
+            None
+        );
+        // An end-of-list option ends the walk.
+        assert_eq!(
+            parse_options(&[&[0][..], &wscale].concat()).window_scale,
+            None
         );
     }
 
@@ -558,8 +546,8 @@ mod tests {
         assert_eq!(s.payload_len, 1000);
         assert!(s.truncated);
         assert_eq!(s.flags.tcpdump().to_string(), "P.");
-        assert_eq!(s.options.mss, Some(1460));
-        assert_eq!(s.options.window_scale, Some(7));
+        // The same options as the SYN's, not read: the window scale counts only on SYNs.
+        assert_eq!(s.options.window_scale, None);
         assert_eq!(s.src.to_string(), "10.0.0.1:40000");
     }
 
@@ -570,6 +558,7 @@ mod tests {
         assert_eq!(s.seq_len(), 1);
         assert_eq!(s.seq_end(), SeqNum(1001));
         assert_eq!(s.flags.tcpdump().to_string(), "S");
+        assert_eq!(s.options.window_scale, Some(7));
     }
 
     #[test]
