@@ -427,6 +427,7 @@ fn parse_tcp(
         return Err(Skip::Malformed);
     }
     let captured_header = &tcp[20..data_offset.min(tcp.len())];
+    let flags = TcpFlags((u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13]));
     Ok(Segment {
         ts,
         frame,
@@ -434,10 +435,10 @@ fn parse_tcp(
         dst: SocketAddr::new(dst_ip, u16_at(2)),
         seq: SeqNum(u32_at(4)),
         ack: SeqNum(u32_at(8)),
-        flags: TcpFlags((u16::from(tcp[12] & 1) << 8) | u16::from(tcp[13])),
+        flags,
         window: u16_at(14),
         payload_len: (tcp_len - data_offset) as u32,
-        options: if tcp[13] & 0x02 != 0 {
+        options: if flags.syn() {
             parse_options(captured_header)
         } else {
             TcpOptions::default()
