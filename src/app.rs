@@ -265,30 +265,38 @@ impl Pipeline {
     }
 }
 
-/// One of `count` analysis threads of a sharded run. Each reads every batch but analyses only
-/// the connections whose 4-tuple hashes to it, so that the threads share no state; every other
-/// segment only moves its clock, so that its deadlines (idle timeouts, TIME_WAIT ends) fall
-/// exactly where one flow table's would.
+/// One of the analyses of a sharded run. Each reads every batch but analyses only the
+/// connections whose 4-tuple hashes to it, so that they share no state; every other segment
+/// only moves its clock, so that its deadlines (idle timeouts, TIME_WAIT ends) fall exactly
+/// where one flow table's would. The hash's low four bits make 16 buckets; a shard owns the
+/// buckets `from..to`, so that shares need not be equal.
 #[derive(Clone, Copy, Debug)]
 struct Shard {
-    index: u64,
-    count: u64,
+    from: u64,
+    to: u64,
 }
 
 impl Shard {
-    /// Is the connection whose 4-tuple spreads to `spread` this shard's?
-    ///
-    /// Asked for every segment by every shard: with a power of two (as always on two cores)
-    /// a mask, which gives what the remainder would without a division.
-    #[inline]
-    fn owns(&self, spread: u64) -> bool {
-        if self.count.is_power_of_two() {
-            spread & (self.count - 1) == self.index
-        } else {
-            spread % self.count == self.index
+    /// Shard `index` of `count` equal ones (`count` at most 16).
+    fn equal(index: u64, count: u64) -> Shard {
+        Shard {
+            from: 16 * index / count,
+            to: 16 * (index + 1) / count,
         }
     }
+
+    /// Is the connection whose 4-tuple spreads to `spread` this shard's?
+    #[inline]
+    fn owns(&self, spread: u64) -> bool {
+        (self.from..self.to).contains(&(spread & 15))
+    }
 }
+
+/// The buckets (of 16) the reading thread analyses itself when the capture is cheap to read:
+/// measured on the 4.4 M-packet benchmark (headers only), the reading thread with 4 or 5 of
+/// them and a second thread with the rest took 0.51 s against 0.57 s for the reader and two
+/// shards of 8 (medians of alternating runs); 6 took 0.55 s.
+const READER_BUCKETS: u64 = 4;
 
 fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
@@ -322,8 +330,8 @@ fn make_renderer(opts: &Options, nanosecond: bool) -> Box<dyn Renderer + Send> {
 
 /// `threaded`: render on a thread of its own (reading files in the text or JSON format).
 fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shard>) -> Pipeline {
-    // A shard holds its share of the connections.
-    let shards = shard.map_or(1, |s| s.count as usize);
+    // A shard holds its share of the connections: its buckets of 16.
+    let buckets = shard.map_or(16, |s| (s.to - s.from) as usize);
     let tw = Duration::from_secs_f64(opts.time_wait);
     let config = FlowConfig {
         tracker: TrackerConfig {
@@ -332,7 +340,7 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         },
         idle_timeout: Duration::from_secs_f64(opts.idle_timeout),
         handshake_timeout: Duration::from_secs_f64(opts.handshake_timeout),
-        max_connections: opts.max_connections.div_ceil(shards).max(1),
+        max_connections: (opts.max_connections.saturating_mul(buckets) / 16).max(1),
         ..FlowConfig::default()
     };
     Pipeline {
@@ -440,34 +448,70 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     let threaded = !opts.packets && matches!(opts.format, Format::Text | Format::Json);
     let nanosecond = first.nanosecond();
     let shards = shard_count(opts);
-    let shard = |index| {
-        (shards > 1).then_some(Shard {
-            index,
-            count: shards,
-        })
-    };
-    let mut p = pipeline(opts, nanosecond, threaded, shard(0));
     let connections = Arc::new(AtomicU64::new(0));
-    // Three threads (the reader and two shards) share two cores. When the scheduler parks a
-    // shard for a time slice (milliseconds), the reader must be able to go on, or a core
-    // idles; and the further ahead the reader may run, the sooner it is done and leaves both
-    // cores to the shards. Measured on the 4.4 M-packet benchmark (medians of alternating
-    // runs): 4 batches in flight 0.72 s against 0.66 s for 32; in another series 32 0.61 s,
-    // 64 0.57 s, 128 0.59 s, 256 0.55 s. 256 batches are at most 36 MB, whatever the
-    // capture's length (peak RSS 107 -> 122 MB). One shard gains
-    // nothing from depth (JSON and text measured the same), and JSON's peak memory would
-    // grow, so it keeps 4.
+    // Two shards make three threads with the reader, on two cores. When the file is cheap to
+    // read (headers only), the reading thread analyses a share itself instead and one thread
+    // takes the rest: two threads, no core to share. Reading full-size packets costs as much
+    // as analysing them, and there the reader and two equal shards are faster (0.65 s
+    // against 0.79 s on the benchmark's full-size capture).
+    let reader_share = shards == 2 && first.headers_only();
+    let (mut local, main_shard) = if reader_share {
+        let mine = Shard {
+            from: 0,
+            to: READER_BUCKETS,
+        };
+        let rest = Shard {
+            from: READER_BUCKETS,
+            to: 16,
+        };
+        (
+            Some(pipeline(opts, nanosecond, false, Some(mine))),
+            Some(rest),
+        )
+    } else {
+        (None, (shards > 1).then(|| Shard::equal(0, shards)))
+    };
+    let mut p = pipeline(opts, nanosecond, threaded, main_shard);
+    let receivers = if reader_share { 1 } else { shards };
+    // When the scheduler parks a thread for a time slice (milliseconds), the reader must be
+    // able to go on, or a core idles; and the further ahead the reader may run, the sooner it
+    // is done and leaves both cores to the shards. Measured on the 4.4 M-packet benchmark
+    // (medians of alternating runs, the reader and two shards): 4 batches in flight 0.72 s
+    // against 0.66 s for 32; in another series 32 0.61 s, 64 0.57 s, 128 0.59 s, 256 0.55 s.
+    // 256 batches are at most 36 MB, whatever the capture's length. One shard gains nothing
+    // from depth (JSON and text measured the same), and JSON's peak memory would grow, so it
+    // keeps 4.
     let depth = if shards > 1 { 256 } else { 4 };
-    let (mut tx, mut rxs) = batch_channel(depth, shards as usize);
+    let (mut tx, mut rxs) = batch_channel(depth, receivers as usize);
     let reader = {
         let rest: Vec<String> = paths[1..].to_vec();
         let connections = connections.clone();
-        std::thread::spawn(move || read_files(first, rest, &filter_expr, &mut tx, &connections))
+        std::thread::spawn(move || {
+            let mut counted = 0;
+            let read = read_files(
+                first,
+                rest,
+                &filter_expr,
+                &mut tx,
+                &connections,
+                &mut |items: &[Item]| {
+                    let Some(q) = local.as_mut() else {
+                        return true;
+                    };
+                    let more = items.iter().all(|item| q.item_ref(item));
+                    let seen = q.table.connections_seen;
+                    connections.fetch_add(seen - counted, Ordering::Relaxed);
+                    counted = seen;
+                    more
+                },
+            );
+            (read, local)
+        })
     };
-    let helpers: Vec<_> = (1..shards)
+    let helpers: Vec<_> = (1..receivers)
         .zip(rxs.drain(1..))
         .map(|(index, rx)| {
-            let mut q = pipeline(opts, nanosecond, false, shard(index));
+            let mut q = pipeline(opts, nanosecond, false, Some(Shard::equal(index, shards)));
             let connections = connections.clone();
             std::thread::spawn(move || {
                 q.run(rx, &connections);
@@ -476,11 +520,9 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         })
         .collect();
     p.run(rxs.pop().expect("one receiver per shard"), &connections);
-    let (counts, mut read_error) = reader.join().unwrap_or_else(|_| {
-        (
-            IngestCounts::default(),
-            Some("the reading thread failed".into()),
-        )
+    let ((counts, mut read_error), local) = reader.join().unwrap_or_else(|_| {
+        let failed = Some("the reading thread failed".into());
+        ((IngestCounts::default(), failed), None)
     });
     p.summary.add_ingest(&counts);
     let end = p.summary.last_ts.unwrap_or_default();
@@ -496,6 +538,13 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
             }
             Err(_) => read_error = Some("an analysis thread failed".into()),
         }
+    }
+    if let Some(mut q) = local {
+        if let Some(e) = q.output_error.take() {
+            closed = Err(e);
+        }
+        closed = closed.and(q.close_out(end));
+        p.absorb(q);
     }
     if shards > 1 {
         p.renumber();
@@ -526,12 +575,15 @@ fn shard_count(opts: &Options) -> u64 {
 
 /// The reading thread: every file in turn through the filter and the decoder, in batches to
 /// the analysis. Returns what it counted and why it stopped early, if it did.
+/// `local`: the share of the analysis that runs on this thread, given every batch after the
+/// other analyses are (false when it stops).
 fn read_files(
     first: CaptureFile,
     rest: Vec<String>,
     filter_expr: &str,
     tx: &mut BatchSender,
     connections: &AtomicU64,
+    local: &mut dyn FnMut(&[Item]) -> bool,
 ) -> (IngestCounts, Option<String>) {
     let filter = if filter_expr.is_empty() {
         None
@@ -554,7 +606,7 @@ fn read_files(
                 return Flow::Stop;
             }
             progress.tick(ingest.counts.packets, connections.load(Ordering::Relaxed));
-            let flow = tx.send_if_full();
+            let flow = tx.send_if_full_with(local);
             analysis_gone = flow == Flow::Stop;
             flow
         });
@@ -573,7 +625,7 @@ fn read_files(
             None => None,
         };
     }
-    tx.send();
+    tx.send_with(local);
     progress.finish();
     (ingest.counts, stop_reason)
 }

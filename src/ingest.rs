@@ -138,15 +138,27 @@ impl BatchSender {
     /// Sends the batch once it is full; `Stop` when the analysis has gone away.
     #[inline]
     pub fn send_if_full(&mut self) -> Flow {
+        self.send_if_full_with(&mut |_| true)
+    }
+
+    /// Sends what the batch holds now (a live capture does this when traffic pauses).
+    pub fn send(&mut self) -> Flow {
+        self.send_with(&mut |_| true)
+    }
+
+    /// [`BatchSender::send_if_full`], and the full batch also goes through `local`: the share
+    /// of the analysis that runs on the sending thread. `Stop` when either analysis stops.
+    #[inline]
+    pub fn send_if_full_with(&mut self, local: &mut dyn FnMut(&[Item]) -> bool) -> Flow {
         if self.batch.len() >= BATCH {
-            self.send()
+            self.send_with(local)
         } else {
             Flow::Continue
         }
     }
 
-    /// Sends what the batch holds now (a live capture does this when traffic pauses).
-    pub fn send(&mut self) -> Flow {
+    /// [`BatchSender::send`], then `local` on the same batch (the receivers start on it first).
+    pub fn send_with(&mut self, local: &mut dyn FnMut(&[Item]) -> bool) -> Flow {
         if self.batch.is_empty() {
             return Flow::Continue;
         }
@@ -160,7 +172,11 @@ impl BatchSender {
                 return Flow::Stop;
             }
         }
-        Flow::Continue
+        if local(&full) {
+            Flow::Continue
+        } else {
+            Flow::Stop
+        }
     }
 }
 

@@ -625,11 +625,53 @@ fn table_format_has_one_row_per_connection() {
 
 // --- The sharded table ------------------------------------------------------------------------
 
-/// The table of a run is made by two analysis threads, each holding the connections whose
-/// 4-tuple hashes to it, and merged at the end. Read the 20 real Linux connections of
-/// fixtures/linux as one capture: the table lists each once, numbered in the order they opened
-/// (file by file, as FACTS.tsv lists them), exactly as one flow table does (a cap below the
-/// default keeps one).
+/// The same capture with every packet cut to its first 96 bytes and a snap length of 96, as
+/// `tcpdump -s 96` writes it (classic pcap, either byte order; pcapng is copied as it is).
+fn cut_to_headers(from: &Path, to: &Path) {
+    let bytes = std::fs::read(from).unwrap();
+    let big_endian = match bytes[..4] {
+        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
+        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
+        _ => return std::fs::write(to, bytes).unwrap(),
+    };
+    let u32_at = |i: usize| {
+        let b: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let put = |out: &mut Vec<u8>, n: u32| {
+        out.extend(if big_endian {
+            n.to_be_bytes()
+        } else {
+            n.to_le_bytes()
+        })
+    };
+    let mut out = bytes[..16].to_vec();
+    put(&mut out, 96);
+    out.extend(&bytes[20..24]);
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32_at(at + 8) as usize;
+        let kept = caplen.min(96);
+        out.extend(&bytes[at..at + 8]);
+        put(&mut out, kept as u32);
+        out.extend(&bytes[at + 12..at + 16]);
+        out.extend(&bytes[at + 16..at + 16 + kept]);
+        at += 16 + caplen;
+    }
+    std::fs::write(to, out).unwrap();
+}
+
+/// The table of a run is made by two analyses, each holding the connections whose 4-tuple
+/// hashes to it, and merged at the end: two threads beside the reading one, or, when the
+/// capture keeps only headers, the reading thread itself with a quarter of them and one thread
+/// with the rest. Read the 20 real Linux connections of fixtures/linux as one capture, as
+/// captured and cut to 96 bytes a packet: the table lists each once, numbered in the order
+/// they opened (file by file, as FACTS.tsv lists them), exactly as one flow table does (a cap
+/// below the default keeps one).
 #[test]
 fn the_sharded_table_is_the_single_table() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/linux");
@@ -656,12 +698,24 @@ fn the_sharded_table_is_the_single_table() {
         .map(|cols| (cols[2].to_string(), cols[3].to_string()))
         .collect();
     assert_eq!(expected.len(), 20);
+    let cut = tempfile::tempdir().unwrap();
+    let as_captured: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
+    let headers_only: Vec<PathBuf> = files.iter().map(|f| cut.path().join(f)).collect();
+    for (from, to) in as_captured.iter().zip(&headers_only) {
+        cut_to_headers(from, to);
+    }
+    for paths in [&as_captured, &headers_only] {
+        check_sharded_table(paths, &expected, &in_order);
+    }
+}
+
+fn check_sharded_table(paths: &[PathBuf], expected: &[(String, String)], in_order: &[Vec<&str>]) {
     let run = |extra: &[&str]| {
         let out = tcpscope()
             .args(["--format", "table", "--fail-on", "reset,refused"])
             .args(extra)
             .arg("read")
-            .args(files.iter().map(|f| dir.join(f)))
+            .args(paths)
             .assert()
             .code(1)
             .get_output()

@@ -55,9 +55,12 @@ pub struct CaptureFile {
     format: Format,
     packets: u64,
     nanosecond: bool,
+    /// Gzip-compressed: reading costs the decompression too.
+    compressed: bool,
 }
 
-fn open_reader(path: &str) -> Result<Box<dyn BufRead + Send>, SourceError> {
+/// The file's reader, and whether it is gzip-compressed (then read through a decompressor).
+fn open_reader(path: &str) -> Result<(Box<dyn BufRead + Send>, bool), SourceError> {
     let raw: Box<dyn Read + Send> = if path == "-" {
         Box::new(io::stdin())
     } else {
@@ -71,19 +74,20 @@ fn open_reader(path: &str) -> Result<Box<dyn BufRead + Send>, SourceError> {
         path: path.to_string(),
         source,
     })?;
-    if head.starts_with(&[0x1f, 0x8b]) {
+    let compressed = head.starts_with(&[0x1f, 0x8b]);
+    if compressed {
         r = Box::new(BufReader::with_capacity(
             BUF_SIZE,
             flate2::bufread::MultiGzDecoder::new(r),
         ));
     }
-    Ok(r)
+    Ok((r, compressed))
 }
 
 impl CaptureFile {
     /// Opens `path` (`-` for stdin) and reads the file header.
     pub fn open(path: &str) -> Result<CaptureFile, SourceError> {
-        let mut reader = open_reader(path)?;
+        let (mut reader, compressed) = open_reader(path)?;
         let corrupt = |what: String| SourceError::Corrupt {
             path: path.to_string(),
             what,
@@ -111,7 +115,7 @@ impl CaptureFile {
             [0x0a, 0x0d, 0x0d, 0x0a] => {
                 let ng = PcapNGReader::new(BUF_SIZE, reader)
                     .map_err(|e| corrupt(format!("invalid pcapng section header: {e:?}")))?;
-                return CaptureFile::from_pcapng(path, ng);
+                return CaptureFile::from_pcapng(path, ng, compressed);
             }
             [0xa1, 0xb2, 0xcd, 0x34] | [0x34, 0xcd, 0xb2, 0xa1] => {
                 return Err(SourceError::Unsupported {
@@ -134,12 +138,14 @@ impl CaptureFile {
             format,
             packets: 0,
             nanosecond,
+            compressed,
         })
     }
 
     fn from_pcapng(
         path: &str,
         ng: PcapNGReader<Box<dyn BufRead + Send>>,
+        compressed: bool,
     ) -> Result<CaptureFile, SourceError> {
         let mut file = CaptureFile {
             path: path.to_string(),
@@ -147,6 +153,7 @@ impl CaptureFile {
             format: Format::PcapNg(Box::new(ng), NgState::default()),
             packets: 0,
             nanosecond: false,
+            compressed,
         };
         // Read up to the first packet so the time resolution is known before any output.
         file.read_pcapng(&mut |_| Flow::Stop, true)?;
@@ -155,6 +162,13 @@ impl CaptureFile {
 
     pub fn path(&self) -> &str {
         &self.path
+    }
+
+    /// Is reading this file cheap next to analysing it? An uncompressed classic pcap whose
+    /// snap length keeps only the headers (at most 256 bytes a packet, as `tcpdump -s 96`):
+    /// then a packet costs its reader a few tens of nanoseconds, and its analysis more.
+    pub fn headers_only(&self) -> bool {
+        !self.compressed && matches!(self.format, Format::Pcap(h) if h.snaplen <= 256)
     }
 
     /// Does the file carry nanosecond timestamps (so they are printed with 9 digits)?
@@ -471,4 +485,36 @@ fn parse_pcap_header(path: &str, h: &[u8; 24]) -> Result<PcapHeader, SourceError
         snaplen: u32_at(16),
         link,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write;
+
+    use super::*;
+
+    fn fixture(name: &str) -> String {
+        format!("{}/fixtures/linux/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    /// Only an uncompressed classic pcap with a snap length of at most 256 bytes counts as
+    /// cheap to read (the table's reading thread then takes a share of the analysis).
+    #[test]
+    fn only_uncompressed_headers_only_pcap_is_cheap_to_read() {
+        let headers = fixture("headers_only.pcap");
+        assert!(CaptureFile::open(&headers).unwrap().headers_only());
+        for full in ["close_client_first.pcap", "pcapng.pcapng"] {
+            assert!(
+                !CaptureFile::open(&fixture(full)).unwrap().headers_only(),
+                "{full}"
+            );
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let gz = dir.path().join("headers_only.pcap.gz");
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(&std::fs::read(&headers).unwrap()).unwrap();
+        std::fs::write(&gz, enc.finish().unwrap()).unwrap();
+        let compressed = CaptureFile::open(gz.to_str().unwrap()).unwrap();
+        assert!(!compressed.headers_only());
+    }
 }
