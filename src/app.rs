@@ -527,19 +527,15 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     p.summary.add_ingest(&counts);
     let end = p.summary.last_ts.unwrap_or_default();
     let mut closed = p.close_out(end);
+    // The other shards: the reading thread's, or the helpers'.
+    let mut others: Vec<Pipeline> = local.into_iter().collect();
     for helper in helpers {
         match helper.join() {
-            Ok(mut q) => {
-                if let Some(e) = q.output_error.take() {
-                    closed = Err(e);
-                }
-                closed = closed.and(q.close_out(end));
-                p.absorb(q);
-            }
+            Ok(q) => others.push(q),
             Err(_) => read_error = Some("an analysis thread failed".into()),
         }
     }
-    if let Some(mut q) = local {
+    for mut q in others {
         if let Some(e) = q.output_error.take() {
             closed = Err(e);
         }
