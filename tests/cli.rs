@@ -665,11 +665,64 @@ fn cut_to_headers(from: &Path, to: &Path) {
     std::fs::write(to, out).unwrap();
 }
 
+/// A classic pcap capture written as pcapng: one section, one interface with the pcap's link
+/// type and snap length, microsecond times; a pcapng capture is copied as it is.
+fn as_pcapng(from: &Path, to: &Path) {
+    let bytes = std::fs::read(from).unwrap();
+    let (big_endian, nanos) = match bytes[..4] {
+        [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
+        [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
+        [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
+        [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
+        _ => return std::fs::write(to, bytes).unwrap(),
+    };
+    let u32_at = |i: usize| {
+        let b: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
+        if big_endian {
+            u32::from_be_bytes(b)
+        } else {
+            u32::from_le_bytes(b)
+        }
+    };
+    let block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
+        let len = (12 + body.len().div_ceil(4) * 4) as u32;
+        out.extend(kind.to_le_bytes());
+        out.extend(len.to_le_bytes());
+        out.extend(body);
+        out.resize(out.len() + (4 - body.len() % 4) % 4, 0);
+        out.extend(len.to_le_bytes());
+    };
+    let mut out = Vec::new();
+    let mut shb = 0x1a2b_3c4d_u32.to_le_bytes().to_vec();
+    shb.extend([1, 0, 0, 0]);
+    shb.extend((-1_i64).to_le_bytes());
+    block(&mut out, 0x0a0d_0d0a, &shb);
+    let mut idb = (u32_at(20) as u16).to_le_bytes().to_vec();
+    idb.extend([0, 0]);
+    idb.extend(u32_at(16).to_le_bytes());
+    block(&mut out, 1, &idb);
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let caplen = u32_at(at + 8) as usize;
+        let micros = u64::from(u32_at(at + 4)) / if nanos { 1000 } else { 1 };
+        let units = u64::from(u32_at(at)) * 1_000_000 + micros;
+        let mut epb = 0_u32.to_le_bytes().to_vec();
+        epb.extend(((units >> 32) as u32).to_le_bytes());
+        epb.extend((units as u32).to_le_bytes());
+        epb.extend((caplen as u32).to_le_bytes());
+        epb.extend(u32_at(at + 12).to_le_bytes());
+        epb.extend(&bytes[at + 16..at + 16 + caplen]);
+        block(&mut out, 6, &epb);
+        at += 16 + caplen;
+    }
+    std::fs::write(to, out).unwrap();
+}
+
 /// The table of a run is made by two analyses, each holding the connections whose 4-tuple
 /// hashes to it, and merged at the end: two threads beside the reading one, or, when the
 /// capture keeps only headers, the reading thread itself with a quarter of them and one thread
 /// with the rest. Read the 20 real Linux connections of fixtures/linux as one capture, as
-/// captured and cut to 96 bytes a packet: the table lists each once, numbered in the order
+/// captured and cut to 96 bytes a packet (in pcap, and in pcapng): the table lists each once, numbered in the order
 /// they opened (file by file, as FACTS.tsv lists them), exactly as one flow table does (a cap
 /// below the default keeps one).
 #[test]
@@ -701,10 +754,15 @@ fn the_sharded_table_is_the_single_table() {
     let cut = tempfile::tempdir().unwrap();
     let as_captured: Vec<PathBuf> = files.iter().map(|f| dir.join(f)).collect();
     let headers_only: Vec<PathBuf> = files.iter().map(|f| cut.path().join(f)).collect();
-    for (from, to) in as_captured.iter().zip(&headers_only) {
+    let headers_only_ng: Vec<PathBuf> = files
+        .iter()
+        .map(|f| cut.path().join(format!("{f}.pcapng")))
+        .collect();
+    for ((from, to), ng) in as_captured.iter().zip(&headers_only).zip(&headers_only_ng) {
         cut_to_headers(from, to);
+        as_pcapng(to, ng);
     }
-    for paths in [&as_captured, &headers_only] {
+    for paths in [&as_captured, &headers_only, &headers_only_ng] {
         check_sharded_table(paths, &expected, &in_order);
     }
 }

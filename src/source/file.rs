@@ -114,6 +114,8 @@ struct NgInterface {
     link: Result<LinkKind, u32>,
     /// Time units per second (if_tsresol) and offset in seconds (if_tsoffset).
     units_per_sec: u64,
+    /// The interface's snap length (0: none).
+    snaplen: u32,
     /// Nanoseconds a unit, when a unit is a whole number of them (microseconds and
     /// nanoseconds, nearly every file): no 128-bit division per packet then.
     nanos_per_unit: Option<u64>,
@@ -251,11 +253,23 @@ impl CaptureFile {
         &self.path
     }
 
-    /// Is reading this file cheap next to analysing it? An uncompressed classic pcap whose
-    /// snap length keeps only the headers (at most 256 bytes a packet, as `tcpdump -s 96`):
-    /// then a packet costs its reader a few tens of nanoseconds, and its analysis more.
+    /// Is reading this file cheap next to analysing it? An uncompressed capture whose snap
+    /// length keeps only the headers (at most 256 bytes a packet, as `tcpdump -s 96`): then
+    /// a packet costs its reader a few tens of nanoseconds, and its analysis more. In pcapng,
+    /// every interface described before the first packet must have such a snap length.
     pub fn headers_only(&self) -> bool {
-        !self.compressed && matches!(self.format, Format::Pcap(h) if h.snaplen <= 256)
+        const HEADERS: u32 = 256;
+        !self.compressed
+            && match &self.format {
+                Format::Pcap(h) => h.snaplen <= HEADERS,
+                Format::PcapNg(_, state) => {
+                    !state.interfaces.is_empty()
+                        && state
+                            .interfaces
+                            .iter()
+                            .all(|i| (1..=HEADERS).contains(&i.snaplen))
+                }
+            }
     }
 
     /// Does the file carry nanosecond timestamps (so they are printed with 9 digits)?
@@ -461,6 +475,7 @@ impl CaptureFile {
                         link: LinkKind::from_link_type(idb.linktype.0 as u32)
                             .map_err(|_| idb.linktype.0 as u32),
                         units_per_sec: units,
+                        snaplen: idb.snaplen,
                         nanos_per_unit: (1_000_000_000 % units == 0).then(|| 1_000_000_000 / units),
                         offset_secs: idb.if_tsoffset,
                     });
@@ -607,8 +622,8 @@ mod tests {
         format!("{}/fixtures/linux/{name}", env!("CARGO_MANIFEST_DIR"))
     }
 
-    /// Only an uncompressed classic pcap with a snap length of at most 256 bytes counts as
-    /// cheap to read (the table's reading thread then takes a share of the analysis).
+    /// Only an uncompressed capture with a snap length of at most 256 bytes counts as cheap to
+    /// read (the table's reading thread then takes a share of the analysis).
     #[test]
     fn only_uncompressed_headers_only_pcap_is_cheap_to_read() {
         let headers = fixture("headers_only.pcap");
@@ -626,6 +641,35 @@ mod tests {
         std::fs::write(&gz, enc.finish().unwrap()).unwrap();
         let compressed = CaptureFile::open(gz.to_str().unwrap()).unwrap();
         assert!(!compressed.headers_only());
+        // pcapng: every interface described before the first packet must keep headers only.
+        for (snaplens, cheap) in [
+            (&[96][..], true),
+            (&[96, 256], true),
+            (&[96, 0], false),
+            (&[262_144], false),
+            (&[257, 96], false),
+        ] {
+            let path = dir.path().join("headers.pcapng");
+            std::fs::write(&path, pcapng(snaplens)).unwrap();
+            let file = CaptureFile::open(path.to_str().unwrap()).unwrap();
+            assert_eq!(file.headers_only(), cheap, "snap lengths {snaplens:?}");
+        }
+    }
+
+    /// A little-endian pcapng file: a section, an Ethernet interface of each snap length,
+    /// one packet.
+    fn pcapng(snaplens: &[u32]) -> Vec<u8> {
+        let mut f = Vec::new();
+        for v in [0x0a0d_0d0a, 28, 0x1a2b_3c4d, 1, u32::MAX, u32::MAX, 28] {
+            f.extend_from_slice(&v.to_le_bytes());
+        }
+        for &snaplen in snaplens {
+            for v in [1, 20, 1, snaplen, 20] {
+                f.extend_from_slice(&v.to_le_bytes());
+            }
+        }
+        f.extend(epb(false, 4, &[0; 4], &[], None));
+        f
     }
 
     /// An enhanced packet block: the given fields, `options` after the padded data, and the
@@ -647,7 +691,7 @@ mod tests {
                 v.to_le_bytes()
             })
         };
-        for v in [6, len, 2, 0x0006_1234, 0x89ab_cdef, caplen, 1514] {
+        for v in [6, len, 0, 0x0006_1234, 0x89ab_cdef, caplen, 1514] {
             put(v);
         }
         b.extend_from_slice(data);
@@ -754,6 +798,7 @@ mod tests {
             let iface = NgInterface {
                 link: Ok(LinkKind::Ethernet),
                 units_per_sec,
+                snaplen: 0,
                 nanos_per_unit: (1_000_000_000 % units_per_sec == 0)
                     .then(|| 1_000_000_000 / units_per_sec),
                 offset_secs: 0,
