@@ -3,12 +3,13 @@
 # synthetic capture, in one run.
 #
 #   scripts/bench.sh [--connections N] [--keep DIR] [--runs N] [--skip-slow] [--skip-full]
+#                    [--skip-pcapng]
 #
 # Builds tcpscope and the generator (examples/gen_capture.rs) in release, writes a
-# headers-only capture (snap length 96, as `tcpdump -s 96`) and a full-size variant of the
-# same traffic, then times every tool with hyperfine and measures its peak RSS with
-# /usr/bin/time. 200,000 connections (the default) give about 4.4 million packets; the
-# whole run takes about 6 minutes on 2 cores.
+# headers-only capture (snap length 96, as `tcpdump -s 96`), a full-size variant of the
+# same traffic, and the headers-only capture as pcapng (editcap), then times every tool
+# with hyperfine and measures its peak RSS with /usr/bin/time. 200,000 connections (the
+# default) give about 4.4 million packets; the whole run takes about 6 minutes on 2 cores.
 #
 # --keep DIR   write the captures and the results (hyperfine markdown and JSON, the final
 #              table) to DIR and leave them there; otherwise a temporary folder is removed
@@ -16,9 +17,10 @@
 #              tcptrace always get 1 run and no warm-up
 # --skip-slow  leave out tshark and tcptrace
 # --skip-full  leave out the full-size capture
+# --skip-pcapng  leave out the pcapng capture
 #
-# Needs hyperfine, tcpdump, GNU time and python3; tshark and tcptrace are optional (skipped,
-# and said so, when missing). On Debian/Ubuntu:
+# Needs hyperfine, tcpdump, GNU time and python3; tshark, tcptrace and editcap (from tshark's
+# packages) are optional (skipped, and said so, when missing). On Debian/Ubuntu:
 #   apt-get install -y hyperfine tcpdump time tshark tcptrace
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -28,6 +30,7 @@ keep=""
 runs=3
 skip_slow=0
 skip_full=0
+skip_pcapng=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --connections) connections="$2"; shift 2 ;;
@@ -35,6 +38,7 @@ while [ $# -gt 0 ]; do
         --runs) runs="$2"; shift 2 ;;
         --skip-slow) skip_slow=1; shift ;;
         --skip-full) skip_full=1; shift ;;
+        --skip-pcapng) skip_pcapng=1; shift ;;
         -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
         *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -78,6 +82,10 @@ else
         echo "        tcptrace: not installed, skipped (apt-get install -y tcptrace)"
     fi
 fi
+if [ "$skip_pcapng" = 0 ] && ! command -v editcap >/dev/null; then
+    skip_pcapng=1
+    echo "        editcap: not installed, pcapng skipped (apt-get install -y tshark)"
+fi
 echo "results: $dir"
 
 echo
@@ -95,6 +103,11 @@ packets=$(grep -o '^gen_capture: [0-9]*' "$dir/gen.txt" | grep -o '[0-9]*$')
 if [ "$skip_full" = 0 ]; then
     "$gen" --connections "$connections" --snaplen full --out "$full" >/dev/null
     echo "full-size variant: $(du -h "$full" | cut -f1), headers-only: $(du -h "$headers" | cut -f1)"
+fi
+pcapng="$dir/headers.pcapng"
+if [ "$skip_pcapng" = 0 ]; then
+    editcap -F pcapng "$headers" "$pcapng"
+    echo "pcapng variant of the headers-only capture: $(du -h "$pcapng" | cut -f1)"
 fi
 
 # Each command runs under /usr/bin/time, which appends its peak RSS (KiB) to rss/NAME; the
@@ -145,6 +158,13 @@ if [ "$skip_full" = 0 ]; then
         "tcpscope json (full)" "$tcpscope read $full --format json > /dev/null"
 fi
 
+if [ "$skip_pcapng" = 0 ]; then
+    bench pcapng "${fast[@]}" -- \
+        "tcpdump (pcapng)" "tcpdump -r $pcapng -w /dev/null" \
+        "tcpscope table (pcapng)" "$tcpscope read $pcapng --format table > /dev/null" \
+        "tcpscope json (pcapng)" "$tcpscope read $pcapng --format json > /dev/null"
+fi
+
 echo
 echo "== results: $packets packets, $connections connections"
 python3 - "$dir" "$packets" <<'EOF' | tee "$dir/results.md"
@@ -152,7 +172,7 @@ import json, os, re, sys
 
 d, packets = sys.argv[1], int(sys.argv[2])
 rows = []
-for label in ("headers", "headers-slow", "full"):
+for label in ("headers", "headers-slow", "full", "pcapng"):
     path = os.path.join(d, "hyperfine", label + ".json")
     if not os.path.exists(path):
         continue
@@ -166,20 +186,21 @@ mean = {name: m for name, m, *_ in rows}
 def ratio(t, ref):
     return f"{t / mean[ref]:.2f}×" if ref in mean else "-"
 
-def full(name):
-    return name.endswith("(full)")
+def variant(name):  # "full" or "pcapng" for the other captures' rows, else None
+    m = re.search(r"\((\w+)\)$", name)
+    return m.group(1) if m else None
 
-def base(name):  # the full-size rows compare with the full-size tcpdump
-    return "tcpdump (full)" if full(name) else "tcpdump"
+def base(name):  # each capture's rows compare with tcpdump on that capture
+    return f"tcpdump ({variant(name)})" if variant(name) else "tcpdump"
 
 print("| tool | runs | seconds (mean ± σ) | CPU s | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
 print("|---|---:|---:|---:|---:|---:|---:|---:|")
 for name, m, sd, n, rss, cpu in rows:
     print(f"| {name} | {n} | {m:.3f} ± {sd:.3f} | {cpu:.2f} | {packets / m / 1e6:.2f} M | "
-          f"{ratio(m, base(name))} | {'-' if full(name) else ratio(m, 'tshark')} | {rss:.0f} |")
+          f"{ratio(m, base(name))} | {'-' if variant(name) else ratio(m, 'tshark')} | {rss:.0f} |")
 print()
 print("vs X: this tool's time divided by X's on the same file (below 1 is faster); tshark runs")
-print("on the headers-only file only. CPU s: user + system time of a run (mean), on all cores;")
+print("on the headers-only pcap only. CPU s: user + system time of a run (mean), on all cores;")
 print("above the seconds, the tool used more than one core. Peak RSS: the largest of the runs,")
 print("from /usr/bin/time.")
 
