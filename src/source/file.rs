@@ -4,8 +4,9 @@
 //!
 //! Classic pcap is read by hand (a 24-byte header, then 16-byte record headers): it is the
 //! common case, and the hand loop is the fastest reader measured. pcapng goes through
-//! pcap-parser. libpcap is not used for files because it refuses pcapng files whose interfaces
-//! have different link types.
+//! pcap-parser, except its enhanced packet blocks when they are well formed, which are read by
+//! hand too (`QuickEpb`). libpcap is not used for files because it refuses pcapng files whose
+//! interfaces have different link types.
 
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
