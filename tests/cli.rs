@@ -827,3 +827,78 @@ fn check_sharded_table(paths: &[PathBuf], expected: &[(String, String)], in_orde
         .collect();
     assert_eq!(named, reset_ids);
 }
+
+/// The environment tcpscope runs with, read from /proc while it waits on an open stdin:
+/// after `wait`, or as soon as it shows `until`.
+fn running_environment(
+    extra_env: &[(&str, &str)],
+    until: &str,
+    wait: std::time::Duration,
+) -> String {
+    use std::process::Stdio;
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("tcpscope"))
+        .args(["read", "-"])
+        .env_remove("GLIBC_TUNABLES")
+        .env_remove("TCPSCOPE_HUGE_PAGES")
+        .envs(extra_env.iter().copied())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let environ = format!("/proc/{}/environ", child.id());
+    let started = std::time::Instant::now();
+    let mut env = String::new();
+    while started.elapsed() < wait {
+        env = String::from_utf8_lossy(&std::fs::read(&environ).unwrap_or_default()).into_owned();
+        if env.split('\0').any(|v| v == until) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    drop(child.stdin.take());
+    child.wait().unwrap();
+    env
+}
+
+/// On Linux with glibc, tcpscope starts itself again once with glibc's malloc.hugetlb
+/// tunable (huge pages for its heaps), keeping the user's other tunables; a user's own
+/// setting of the tunable, or TCPSCOPE_HUGE_PAGES, leaves it as it is.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[test]
+fn tcpscope_restarts_itself_with_huge_pages_unless_told_not_to() {
+    use std::time::Duration;
+    let long = Duration::from_secs(10);
+    let env = running_environment(&[], "TCPSCOPE_HUGE_PAGES=1", long);
+    let vars: Vec<&str> = env.split('\0').collect();
+    assert!(vars.contains(&"TCPSCOPE_HUGE_PAGES=1"), "{vars:?}");
+    assert!(
+        vars.contains(&"GLIBC_TUNABLES=glibc.malloc.hugetlb=1"),
+        "{vars:?}"
+    );
+    let theirs = [("GLIBC_TUNABLES", "glibc.malloc.arena_max=2")];
+    let env = running_environment(&theirs, "TCPSCOPE_HUGE_PAGES=1", long);
+    // (glibc, parsing the tunables, may overwrite their ':' separators in place.)
+    let restarted_with = "GLIBC_TUNABLES=glibc.malloc.arena_max=2?glibc.malloc.hugetlb=1";
+    assert!(
+        env.replace([':', '\0'], "?").contains(restarted_with),
+        "{env:?}"
+    );
+    // Not restarted: the environment stays the one it was given.
+    let short = Duration::from_millis(500);
+    for given in [
+        ("TCPSCOPE_HUGE_PAGES", "0"),
+        ("GLIBC_TUNABLES", "glibc.malloc.hugetlb=0"),
+    ] {
+        let env = running_environment(&[given], "TCPSCOPE_HUGE_PAGES=1", short);
+        let vars: Vec<&str> = env.split('\0').collect();
+        assert!(
+            !vars.contains(&"TCPSCOPE_HUGE_PAGES=1"),
+            "{given:?}: {vars:?}"
+        );
+        assert!(
+            vars.contains(&format!("{}={}", given.0, given.1).as_str()),
+            "{vars:?}"
+        );
+    }
+}
