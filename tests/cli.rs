@@ -625,23 +625,36 @@ fn table_format_has_one_row_per_connection() {
 
 // --- The sharded table ------------------------------------------------------------------------
 
+/// A classic pcap file's byte order and time unit, (big-endian, nanoseconds), from its magic
+/// number; None for anything else (pcapng).
+fn pcap_kind(bytes: &[u8]) -> Option<(bool, bool)> {
+    match bytes[..4] {
+        [0xa1, 0xb2, 0xc3, 0xd4] => Some((true, false)),
+        [0xa1, 0xb2, 0x3c, 0x4d] => Some((true, true)),
+        [0xd4, 0xc3, 0xb2, 0xa1] => Some((false, false)),
+        [0x4d, 0x3c, 0xb2, 0xa1] => Some((false, true)),
+        _ => None,
+    }
+}
+
+/// The 32-bit field at `i` of a pcap file of that byte order.
+fn pcap_u32(bytes: &[u8], i: usize, big_endian: bool) -> u32 {
+    let b: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
+    if big_endian {
+        u32::from_be_bytes(b)
+    } else {
+        u32::from_le_bytes(b)
+    }
+}
+
 /// The same capture with every packet cut to its first 96 bytes and a snap length of 96, as
 /// `tcpdump -s 96` writes it (classic pcap, either byte order; pcapng is copied as it is).
 fn cut_to_headers(from: &Path, to: &Path) {
     let bytes = std::fs::read(from).unwrap();
-    let big_endian = match bytes[..4] {
-        [0xa1, 0xb2, 0xc3, 0xd4] | [0xa1, 0xb2, 0x3c, 0x4d] => true,
-        [0xd4, 0xc3, 0xb2, 0xa1] | [0x4d, 0x3c, 0xb2, 0xa1] => false,
-        _ => return std::fs::write(to, bytes).unwrap(),
+    let Some((big_endian, _)) = pcap_kind(&bytes) else {
+        return std::fs::write(to, bytes).unwrap();
     };
-    let u32_at = |i: usize| {
-        let b: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let u32_at = |i: usize| pcap_u32(&bytes, i, big_endian);
     let put = |out: &mut Vec<u8>, n: u32| {
         out.extend(if big_endian {
             n.to_be_bytes()
@@ -669,21 +682,10 @@ fn cut_to_headers(from: &Path, to: &Path) {
 /// type and snap length, microsecond times; a pcapng capture is copied as it is.
 fn as_pcapng(from: &Path, to: &Path) {
     let bytes = std::fs::read(from).unwrap();
-    let (big_endian, nanos) = match bytes[..4] {
-        [0xa1, 0xb2, 0xc3, 0xd4] => (true, false),
-        [0xa1, 0xb2, 0x3c, 0x4d] => (true, true),
-        [0xd4, 0xc3, 0xb2, 0xa1] => (false, false),
-        [0x4d, 0x3c, 0xb2, 0xa1] => (false, true),
-        _ => return std::fs::write(to, bytes).unwrap(),
+    let Some((big_endian, nanos)) = pcap_kind(&bytes) else {
+        return std::fs::write(to, bytes).unwrap();
     };
-    let u32_at = |i: usize| {
-        let b: [u8; 4] = bytes[i..i + 4].try_into().unwrap();
-        if big_endian {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        }
-    };
+    let u32_at = |i: usize| pcap_u32(&bytes, i, big_endian);
     let block = |out: &mut Vec<u8>, kind: u32, body: &[u8]| {
         let len = (12 + body.len().div_ceil(4) * 4) as u32;
         out.extend(kind.to_le_bytes());
