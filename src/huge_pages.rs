@@ -9,8 +9,8 @@
 //! with the same peak memory within 3 MiB.
 //!
 //! glibc reads tunables only when a process starts, so tcpscope starts itself once more with
-//! the tunable added to `GLIBC_TUNABLES`, before doing anything else (same process id, same
-//! arguments, same open files). `TCPSCOPE_HUGE_PAGES` marks the restarted process, and set
+//! the tunable added to `GLIBC_TUNABLES`, before doing anything else (the same executable,
+//! process id, arguments and open files). `TCPSCOPE_HUGE_PAGES` marks the restarted process, and set
 //! by the user (to anything, e.g. `0`) it turns the restart off. It is not done when
 //! `GLIBC_TUNABLES` already names the tunable, under valgrind (whose tools would lose the
 //! restarted process), or when the restart fails (then tcpscope simply goes on).
@@ -56,10 +56,15 @@ pub fn restart_with_huge_pages() {
         else {
             return;
         };
+        // By its path, not as /proc/self/exe: the process's name (in ps, top, pgrep) comes
+        // from the file executed.
+        let Ok(exe) = std::env::current_exe() else {
+            return;
+        };
         let mut args = std::env::args_os();
         let arg0 = args.next().unwrap_or_default();
         // Returns only if the exec failed.
-        let _failed = std::process::Command::new("/proc/self/exe")
+        let _failed = std::process::Command::new(exe)
             .arg0(arg0)
             .args(args)
             .env("GLIBC_TUNABLES", tunables)

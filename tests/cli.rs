@@ -848,16 +848,20 @@ fn running_environment(
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let environ = format!("/proc/{}/environ", child.id());
+    let proc = format!("/proc/{}", child.id());
     let started = std::time::Instant::now();
     let mut env = String::new();
     while started.elapsed() < wait {
-        env = String::from_utf8_lossy(&std::fs::read(&environ).unwrap_or_default()).into_owned();
+        let environ = std::fs::read(format!("{proc}/environ")).unwrap_or_default();
+        env = String::from_utf8_lossy(&environ).into_owned();
         if env.split('\0').any(|v| v == until) {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(10));
     }
+    // Restarted or not, the process keeps its name.
+    let name = std::fs::read_to_string(format!("{proc}/comm")).unwrap();
+    assert_eq!(name.trim_end(), "tcpscope");
     drop(child.stdin.take());
     child.wait().unwrap();
     env
