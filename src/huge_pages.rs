@@ -10,10 +10,10 @@
 //!
 //! glibc reads tunables only when a process starts, so tcpscope starts itself once more with
 //! the tunable added to `GLIBC_TUNABLES`, before doing anything else (the same executable,
-//! process id, arguments and open files). `TCPSCOPE_HUGE_PAGES` marks the restarted process, and set
-//! by the user (to anything, e.g. `0`) it turns the restart off. It is not done when
-//! `GLIBC_TUNABLES` already names the tunable, under valgrind (whose tools would lose the
-//! restarted process), or when the restart fails (then tcpscope simply goes on).
+//! process id, arguments and open files). `TCPSCOPE_HUGE_PAGES` marks the restarted
+//! process, and set by the user (to anything, e.g. `0`) it turns the restart off. It is not
+//! done when `GLIBC_TUNABLES` already names the tunable, under valgrind (whose tools would
+//! lose the restarted process), or when the restart fails (then tcpscope simply goes on).
 
 /// The environment variable that marks the restarted process, or turns the restart off.
 pub const MARKER: &str = "TCPSCOPE_HUGE_PAGES";

@@ -102,12 +102,35 @@ impl QuickEpb {
     }
 }
 
-/// The error of a packet block that names an interface the section never described.
-fn unknown_interface(path: &str, packet: u64, if_id: usize) -> SourceError {
-    SourceError::Corrupt {
+/// Hands a pcapng packet, (interface, time in its units, data, length on the wire), to `f`,
+/// with the link type and clock of its interface; counts it in `packets`.
+fn deliver(
+    interfaces: &[NgInterface],
+    path: &str,
+    packets: &mut u64,
+    (if_id, units, data, wire_len): (usize, u64, &[u8], u32),
+    f: &mut dyn FnMut(RawPacket) -> Flow,
+) -> Result<Flow, SourceError> {
+    let Some(iface) = interfaces.get(if_id) else {
+        return Err(SourceError::Corrupt {
+            path: path.to_string(),
+            what: format!(
+                "packet {} names interface {if_id}, which the file never described",
+                *packets + 1
+            ),
+        });
+    };
+    let link = iface.link.map_err(|n| SourceError::LinkType {
         path: path.to_string(),
-        what: format!("packet {packet} names interface {if_id}, which the file never described"),
-    }
+        source: crate::decode::UnknownLinkType(n),
+    })?;
+    *packets += 1;
+    Ok(f(RawPacket {
+        ts: iface.timestamp(units),
+        wire_len,
+        data,
+        link,
+    }))
 }
 
 #[derive(Clone, Copy)]
@@ -407,21 +430,8 @@ impl CaptureFile {
                 && let Some(epb) = QuickEpb::parse(reader.data(), state.big_endian)
             {
                 let data = &reader.data()[QuickEpb::DATA..][..epb.caplen];
-                let Some(iface) = state.interfaces.get(epb.if_id) else {
-                    return Err(unknown_interface(&path, self.packets + 1, epb.if_id));
-                };
-                let link = iface.link.map_err(|n| SourceError::LinkType {
-                    path: path.clone(),
-                    source: crate::decode::UnknownLinkType(n),
-                })?;
-                self.packets += 1;
-                let pkt = RawPacket {
-                    ts: iface.timestamp(epb.units),
-                    wire_len: epb.wire_len,
-                    data,
-                    link,
-                };
-                let flow = f(pkt);
+                let packet = (epb.if_id, epb.units, data, epb.wire_len);
+                let flow = deliver(&state.interfaces, &path, &mut self.packets, packet, f)?;
                 reader.consume_noshift(epb.len);
                 if flow == Flow::Stop {
                     return Ok(());
@@ -497,26 +507,11 @@ impl CaptureFile {
                 )),
                 _ => None,
             };
-            if let Some((if_id, units, data, wire_len)) = packet {
+            if let Some(packet) = packet {
                 if until_first_packet {
                     return Ok(());
                 }
-                let Some(iface) = state.interfaces.get(if_id) else {
-                    return Err(unknown_interface(&path, self.packets + 1, if_id));
-                };
-                let link = iface.link.map_err(|n| SourceError::LinkType {
-                    path: path.clone(),
-                    source: crate::decode::UnknownLinkType(n),
-                })?;
-                let ts = iface.timestamp(units);
-                self.packets += 1;
-                let pkt = RawPacket {
-                    ts,
-                    wire_len,
-                    data,
-                    link,
-                };
-                let flow = f(pkt);
+                let flow = deliver(&state.interfaces, &path, &mut self.packets, packet, f)?;
                 reader.consume_noshift(offset);
                 if flow == Flow::Stop {
                     return Ok(());
