@@ -9,7 +9,7 @@
 # headers-only capture (snap length 96, as `tcpdump -s 96`), a full-size variant of the
 # same traffic, and the headers-only capture as pcapng (editcap), then times every tool
 # with hyperfine and measures its peak RSS with /usr/bin/time. 200,000 connections (the
-# default) give about 4.4 million packets; the whole run takes about 6 minutes on 2 cores.
+# default) give about 4.4 million packets; the whole run takes about 2 minutes on 2 cores.
 #
 # --keep DIR   write the captures and the results (hyperfine markdown and JSON, the final
 #              table) to DIR and leave them there; otherwise a temporary folder is removed
