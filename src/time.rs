@@ -177,30 +177,78 @@ impl Timestamp {
     }
 
     /// The same, with the calendar part taken from `cache` when the second is the last one's.
+    /// Put together on the stack and appended in one copy: JSON lines hold millions of them.
     pub fn push_rfc3339_cached(self, out: &mut Vec<u8>, cache: &mut SecondCache) {
-        cache.push(out, self, b'T', |_| 0);
-        push_fraction(out, self.subsec_nanos(), 9);
-        out.push(b'Z');
+        let mut text = [0u8; CALENDAR + 11];
+        text[..CALENDAR].copy_from_slice(cache.calendar(self, b'T', |_| 0));
+        text[CALENDAR] = b'.';
+        let mut nanos = self.subsec_nanos();
+        for digit in text[CALENDAR + 1..CALENDAR + 10].iter_mut().rev() {
+            *digit = b'0' + (nanos % 10) as u8;
+            nanos /= 10;
+        }
+        text[CALENDAR + 10] = b'Z';
+        out.extend_from_slice(&text);
     }
 }
 
-/// The calendar part (`YYYY-MM-DD HH:MM:SS`) of the last two seconds formatted. A timeline
-/// prints a timestamp per line, consecutive lines mostly share their second, and the calendar
-/// arithmetic (and, for local time, the time zone lookup) is most of a timestamp's cost. Two,
-/// because a connection object written between two events holds its start (an older second)
-/// and then its end (the events' second), and a table row its start and its TIME_WAIT's end.
+/// The calendar part (`YYYY-MM-DD HH:MM:SS`) of the seconds formatted lately, by second
+/// modulo [`CACHED_SECONDS`]. A timeline prints a timestamp per line, consecutive lines mostly
+/// share their second, and the calendar arithmetic (and, for local time, the time zone
+/// lookup) is most of a timestamp's cost. A connection object holds seconds spread over its
+/// life (its start, its RST, its TIME_WAIT's end a minute later), written between the events'
+/// current second: a cache of the last second or two missed a quarter of the time.
 #[derive(Clone, Debug, Default)]
 pub struct SecondCache {
-    /// The UTC second and the separator of each `text`.
-    key: [Option<(u64, u8)>; 2],
-    text: [Vec<u8>; 2],
-    /// The entry the next new second replaces (the one used less recently).
-    older: usize,
+    /// [`CACHED_SECONDS`] entries, made on first use.
+    seconds: Vec<CachedSecond>,
+    /// Where a new second is formatted.
+    scratch: Vec<u8>,
 }
 
+#[derive(Clone, Debug)]
+struct CachedSecond {
+    /// The UTC second and the separator formatted.
+    key: Option<(u64, u8)>,
+    text: [u8; CALENDAR],
+}
+
+/// The length of `YYYY-MM-DD HH:MM:SS` (a year is written with four digits, see
+/// [`push_digits`]).
+const CALENDAR: usize = 19;
+
+/// Seconds a [`SecondCache`] holds: more than a TIME_WAIT (60 s) after a connection's start.
+const CACHED_SECONDS: usize = 256;
+
 impl SecondCache {
-    /// Appends the calendar part of `ts`, shifted by `offset(ts)` seconds (the local time
-    /// zone's offset, or none): computed only when the second is neither of the last two.
+    /// The calendar part of `ts`, shifted by `offset(ts)` seconds (the local time zone's
+    /// offset, or none): computed only when its entry holds another second.
+    fn calendar(
+        &mut self,
+        ts: Timestamp,
+        sep: u8,
+        offset: impl Fn(Timestamp) -> i64,
+    ) -> &[u8; CALENDAR] {
+        if self.seconds.is_empty() {
+            let empty = CachedSecond {
+                key: None,
+                text: [0; CALENDAR],
+            };
+            self.seconds = vec![empty; CACHED_SECONDS];
+        }
+        let key = Some((ts.secs(), sep));
+        let entry = &mut self.seconds[(ts.secs() % CACHED_SECONDS as u64) as usize];
+        if entry.key != key {
+            let whole = Timestamp::from_secs_nanos(ts.secs(), 0);
+            self.scratch.clear();
+            push_calendar(&mut self.scratch, whole, offset(whole), 0, sep);
+            entry.text.copy_from_slice(&self.scratch);
+            entry.key = key;
+        }
+        &entry.text
+    }
+
+    /// Appends the calendar part of `ts` (see [`SecondCache::calendar`]).
     fn push(
         &mut self,
         out: &mut Vec<u8>,
@@ -208,21 +256,7 @@ impl SecondCache {
         sep: u8,
         offset: impl Fn(Timestamp) -> i64,
     ) {
-        let key = Some((ts.secs(), sep));
-        let i = if self.key[0] == key {
-            0
-        } else if self.key[1] == key {
-            1
-        } else {
-            let i = self.older;
-            self.text[i].clear();
-            let whole = Timestamp::from_secs_nanos(ts.secs(), 0);
-            push_calendar(&mut self.text[i], whole, offset(whole), 0, sep);
-            self.key[i] = key;
-            i
-        };
-        self.older = 1 - i;
-        out.extend_from_slice(&self.text[i]);
+        out.extend_from_slice(self.calendar(ts, sep, offset));
     }
 }
 
@@ -385,6 +419,13 @@ mod tests {
             Timestamp::from_secs_nanos(1_767_225_601, 10),
             Timestamp::from_secs_nanos(1_709_251_200, 11),
             Timestamp::from_secs_nanos(1_709_251_199, 12),
+            // Seconds that share an entry of the cache (256 s apart), in turn.
+            Timestamp::from_secs_nanos(1_709_251_199 + 256, 13),
+            Timestamp::from_secs_nanos(1_709_251_199, 14),
+            Timestamp::from_secs_nanos(1_709_251_199 + 512, 999_999_999),
+            // The last representable year, and the epoch.
+            Timestamp::from_secs_nanos(253_402_300_799, 1),
+            Timestamp(0),
         ];
         let mut cache = SecondCache::default();
         for ts in stamps {
