@@ -29,7 +29,30 @@ pub const SCHEMA: u32 = 1;
 
 pub struct JsonRenderer<W: Write> {
     out: W,
+    /// Lines not yet handed to `out`: they go in chunks of [`CHUNK`] bytes, which a
+    /// `BufWriter` of that capacity passes straight through instead of copying each line
+    /// (a large capture's JSON is hundreds of megabytes).
     buf: JsonBuf,
+}
+
+/// Lines are handed to the writer once they fill this many bytes (the capacity of the
+/// `BufWriter` that `read` and `live` give the renderer).
+const CHUNK: usize = 1 << 16;
+
+impl<W: Write> JsonRenderer<W> {
+    /// Ends the line being written, and hands the lines over once they fill a chunk.
+    fn end_line(&mut self) -> io::Result<()> {
+        if self.buf.finish().len() >= CHUNK {
+            self.write_lines()?;
+        }
+        Ok(())
+    }
+
+    fn write_lines(&mut self) -> io::Result<()> {
+        let written = self.out.write_all(self.buf.lines());
+        self.buf.clear();
+        written
+    }
 }
 
 impl<W: Write> JsonRenderer<W> {
@@ -430,7 +453,7 @@ impl<W: Write> Renderer for JsonRenderer<W> {
             j.secs(k!("ack_rtt_s"), d);
         }
         states(j, k!("state"), c.states());
-        self.out.write_all(j.finish())
+        self.end_line()
     }
 
     fn event(&mut self, ev: &Event, _c: Option<&ConnHeader>) -> io::Result<()> {
@@ -443,7 +466,7 @@ impl<W: Write> Renderer for JsonRenderer<W> {
             .plain(k!("from"), ev.from.name());
         event_fields(&ev.kind, j);
         states(j, k!("state"), ev.states);
-        self.out.write_all(j.finish())
+        self.end_line()
     }
 
     fn late_segment(&mut self, seg: &Segment, late: &Late) -> io::Result<()> {
@@ -460,21 +483,23 @@ impl<W: Write> Renderer for JsonRenderer<W> {
             .num(k!("len"), seg.payload_len)
             .num(k!("win"), seg.window)
             .str_array(k!("analysis"), ["late"].into_iter());
-        self.out.write_all(j.finish())
+        self.end_line()
     }
 
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
         write_connection(&mut self.buf, c);
-        self.out.write_all(self.buf.finish())
+        self.end_line()
     }
 
     fn finish(&mut self, s: &Summary) -> io::Result<()> {
+        self.write_lines()?;
         serde_json::to_writer(&mut self.out, &summary_value(s))?;
         self.out.write_all(b"\n")?;
         self.out.flush()
     }
 
     fn flush(&mut self) -> io::Result<()> {
+        self.write_lines()?;
         self.out.flush()
     }
 }

@@ -21,7 +21,7 @@ macro_rules! k {
 }
 pub(crate) use k;
 
-/// Appends one JSON value (usually an object) to a byte buffer.
+/// Appends JSON objects, one per line, to a byte buffer.
 pub struct JsonBuf {
     buf: Vec<u8>,
     /// One entry per open object or array: has it a member yet?
@@ -72,15 +72,16 @@ impl Default for JsonBuf {
 }
 
 impl JsonBuf {
-    /// Starts a new top-level object, discarding what the buffer held.
+    /// Starts a new top-level object after what the buffer holds (the lines written before
+    /// it, until [`JsonBuf::clear`]).
     pub fn begin(&mut self) {
-        self.buf.clear();
         self.nonempty.clear();
         self.buf.push(b'{');
         self.nonempty.push(false);
     }
 
-    /// Ends the top-level object and the line; returns the bytes to write.
+    /// Ends the top-level object and the line; returns the bytes the buffer holds (every
+    /// line since it was last cleared).
     pub fn finish(&mut self) -> &[u8] {
         while !self.nonempty.is_empty() {
             self.close();
@@ -89,6 +90,17 @@ impl JsonBuf {
         &self.buf
     }
 
+    /// The lines written so far.
+    pub fn lines(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Forgets the lines written so far (once they are out).
+    pub fn clear(&mut self) {
+        self.buf.clear();
+    }
+
+    #[inline]
     fn key(&mut self, k: Key) {
         if let Some(n) = self.nonempty.last_mut() {
             if *n {
@@ -108,6 +120,7 @@ impl JsonBuf {
     }
 
     /// A timestamp in RFC 3339 UTC.
+    #[inline]
     pub fn ts(&mut self, k: Key, t: crate::time::Timestamp) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
@@ -116,6 +129,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn opt_ts(&mut self, k: Key, t: Option<crate::time::Timestamp>) -> &mut Self {
         match t {
             Some(t) => self.ts(k, t),
@@ -124,6 +138,7 @@ impl JsonBuf {
     }
 
     /// A string known to need no escaping (names, addresses).
+    #[inline]
     pub fn plain(&mut self, k: Key, v: &str) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
@@ -132,6 +147,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn opt_plain(&mut self, k: Key, v: Option<&str>) -> &mut Self {
         match v {
             Some(v) => self.plain(k, v),
@@ -155,9 +171,15 @@ impl JsonBuf {
         }
     }
 
+    #[inline]
     pub fn num(&mut self, k: Key, v: impl Into<u64>) -> &mut Self {
         self.key(k);
         let mut n = v.into();
+        if n < 10 {
+            // Most numbers written are counts of 0 or 1: one byte, without a copy.
+            self.buf.push(b'0' + n as u8);
+            return self;
+        }
         let mut digits = [0u8; 20];
         let mut i = digits.len();
         loop {
@@ -172,6 +194,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn opt_num(&mut self, k: Key, v: Option<u64>) -> &mut Self {
         match v {
             Some(v) => self.num(k, v),
@@ -198,6 +221,7 @@ impl JsonBuf {
     /// written from the integer nanoseconds: the decimal with the trailing zeros dropped is
     /// that float's shortest form while a float step is under a nanosecond, that is below
     /// 2^22 s (48 days); longer spans go through the float.
+    #[inline]
     pub fn secs(&mut self, k: Key, d: Duration) -> &mut Self {
         const NANOS: u64 = 1_000_000_000;
         if d.0 >= (1 << 22) * NANOS {
@@ -222,6 +246,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn opt_secs(&mut self, k: Key, d: Option<Duration>) -> &mut Self {
         match d {
             Some(d) => self.secs(k, d),
@@ -229,6 +254,7 @@ impl JsonBuf {
         }
     }
 
+    #[inline]
     pub fn bool(&mut self, k: Key, v: bool) -> &mut Self {
         self.key(k);
         self.buf
@@ -236,6 +262,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn null(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.extend_from_slice(b"null");
@@ -244,6 +271,7 @@ impl JsonBuf {
 
     /// A member whose value was formatted before (by [`JsonBuf::object`]), copied as it is:
     /// for values that many objects share.
+    #[inline]
     pub fn formatted(&mut self, k: Key, value: &[u8]) -> &mut Self {
         self.key(k);
         self.buf.extend_from_slice(value);
@@ -262,6 +290,7 @@ impl JsonBuf {
     }
 
     /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
+    #[inline]
     pub fn open(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.push(b'{');
@@ -285,6 +314,7 @@ impl JsonBuf {
         self
     }
 
+    #[inline]
     pub fn close(&mut self) -> &mut Self {
         self.nonempty.pop();
         self.buf.push(b'}');
