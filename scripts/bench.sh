@@ -8,13 +8,14 @@
 # Builds tcpscope and the generator (examples/gen_capture.rs) in release, writes a
 # headers-only capture (snap length 96, as `tcpdump -s 96`), a full-size variant of the
 # same traffic, and the headers-only capture as pcapng (editcap), then times every tool
-# with hyperfine and measures its peak RSS with /usr/bin/time. 200,000 connections (the
+# with hyperfine, in interleaved rounds, and measures its peak RSS with /usr/bin/time. 200,000 connections (the
 # default) give about 4.4 million packets; the whole run takes about 2 minutes on 2 cores.
 #
-# --keep DIR   write the captures and the results (hyperfine markdown and JSON, the final
-#              table) to DIR and leave them there; otherwise a temporary folder is removed
-# --runs N     timed runs of the fast commands (default 3, after 1 warm-up); tshark and
-#              tcptrace always get 1 run and no warm-up
+# --keep DIR   write the captures and the results (hyperfine's JSON of every round, the
+#              final table) to DIR and leave them there; otherwise a temporary folder is
+#              removed
+# --runs N     rounds of the fast commands (default 3, after 1 warm-up round): each round
+#              runs each of them once; tshark and tcptrace always get 1 run and no warm-up
 # --skip-slow  leave out tshark and tcptrace
 # --skip-full  leave out the full-size capture
 # --skip-pcapng  leave out the pcapng capture
@@ -136,9 +137,33 @@ bench() { # LABEL HYPERFINE-OPTIONS... -- NAME COMMAND NAME COMMAND ...
         --export-markdown "$dir/hyperfine/$label.md" --export-json "$dir/hyperfine/$label.json" \
         "${args[@]}"
 }
+# The same commands in rounds: each round runs every command once, starting one further
+# along each time, after one round that is not counted (warm-up). The machine's speed drifts
+# by 10% and more from one minute to the next (other tenants); hyperfine's runs of one
+# command one after another then put a drift between two commands into their ratio, where
+# rounds spread it over all of them.
+rounds() { # LABEL -- NAME COMMAND NAME COMMAND ...
+    local label="$1"; shift 2
+    local names=() commands=()
+    while [ $# -gt 0 ]; do names+=("$1"); commands+=("$2"); shift 2; done
+    local n=${#names[@]} round i k
+    echo
+    echo "== $label: $runs rounds of ${names[*]}"
+    for round in $(seq 0 "$runs"); do
+        local args=()
+        for i in $(seq 0 $((n - 1))); do
+            k=$(( (i + round + n - 1) % n )) # round 1 in the order given: the table's order
+            while IFS= read -r -d '' a; do args+=("$a"); done < <(timed "${names[$k]}" "${commands[$k]}")
+        done
+        # Round 0 warms up (its peak RSS still counts: it is the same command).
+        hyperfine --style none --runs 1 --export-json "$dir/hyperfine/$label.r$round.json" "${args[@]}"
+        [ "$round" = 0 ] && rm "$dir/hyperfine/$label.r$round.json"
+        printf '%s' "$([ "$round" = 0 ] && echo "warm-up" || echo " $round")"
+    done
+    echo
+}
 
-fast=(--warmup 1 --runs "$runs")
-bench headers "${fast[@]}" -- \
+rounds headers -- \
     "tcpdump" "tcpdump -r $headers -w /dev/null" \
     "tcpscope table" "$tcpscope read $headers --format table > /dev/null" \
     "tcpscope json" "$tcpscope read $headers --format json > /dev/null" \
@@ -152,14 +177,14 @@ if [ "${#slow[@]}" -gt 0 ]; then
 fi
 
 if [ "$skip_full" = 0 ]; then
-    bench full "${fast[@]}" -- \
+    rounds full -- \
         "tcpdump (full)" "tcpdump -r $full -w /dev/null" \
         "tcpscope table (full)" "$tcpscope read $full --format table > /dev/null" \
         "tcpscope json (full)" "$tcpscope read $full --format json > /dev/null"
 fi
 
 if [ "$skip_pcapng" = 0 ]; then
-    bench pcapng "${fast[@]}" -- \
+    rounds pcapng -- \
         "tcpdump (pcapng)" "tcpdump -r $pcapng -w /dev/null" \
         "tcpscope table (pcapng)" "$tcpscope read $pcapng --format table > /dev/null" \
         "tcpscope json (pcapng)" "$tcpscope read $pcapng --format json > /dev/null"
@@ -171,20 +196,33 @@ python3 - "$dir" "$packets" <<'EOF' | tee "$dir/results.md"
 import json, os, re, sys
 
 d, packets = sys.argv[1], int(sys.argv[2])
-rows = []
+hf = os.path.join(d, "hyperfine")
+runs = {}  # command name -> [(seconds, CPU seconds)], in the order the files list them
 for label in ("headers", "headers-slow", "full", "pcapng"):
-    path = os.path.join(d, "hyperfine", label + ".json")
-    if not os.path.exists(path):
-        continue
-    for r in json.load(open(path))["results"]:
-        name = r["command"]
-        rss = [int(x) for x in open(os.path.join(d, "rss", re.sub("[^A-Za-z0-9]", "_", name))).read().split() if x.isdigit()]
-        cpu = (r.get("user") or 0.0) + (r.get("system") or 0.0)
-        rows.append((name, r["mean"], r.get("stddev") or 0.0, len(r["times"]), max(rss) / 1024, cpu))
-mean = {name: m for name, m, *_ in rows}
+    files = [label + ".json"] if os.path.exists(os.path.join(hf, label + ".json")) else sorted(
+        (f for f in os.listdir(hf) if re.fullmatch(re.escape(label) + r"\.r\d+\.json", f)),
+        key=lambda f: int(f.rsplit(".r", 1)[1].split(".")[0]))
+    for f in files:
+        for r in json.load(open(os.path.join(hf, f)))["results"]:
+            users = r.get("user") or 0.0
+            systems = r.get("system") or 0.0
+            runs.setdefault(r["command"], []).extend((t, users + systems) for t in r["times"])
+
+def median(xs):
+    xs = sorted(xs)
+    mid = len(xs) // 2
+    return xs[mid] if len(xs) % 2 else (xs[mid - 1] + xs[mid]) / 2
+
+rows = []
+for name, got in runs.items():
+    times = [t for t, _ in got]
+    rss = [int(x) for x in open(os.path.join(d, "rss", re.sub("[^A-Za-z0-9]", "_", name))).read().split() if x.isdigit()]
+    rows.append((name, median(times), min(times), max(times), len(times), max(rss) / 1024,
+                 median([c for _, c in got])))
+seconds = {name: m for name, m, *_ in rows}  # medians
 
 def ratio(t, ref):
-    return f"{t / mean[ref]:.2f}×" if ref in mean else "-"
+    return f"{t / seconds[ref]:.2f}×" if ref in seconds else "-"
 
 def variant(name):  # "full" or "pcapng" for the other captures' rows, else None
     m = re.search(r"\((\w+)\)$", name)
@@ -193,36 +231,37 @@ def variant(name):  # "full" or "pcapng" for the other captures' rows, else None
 def base(name):  # each capture's rows compare with tcpdump on that capture
     return f"tcpdump ({variant(name)})" if variant(name) else "tcpdump"
 
-print("| tool | runs | seconds (mean ± σ) | CPU s | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
-for name, m, sd, n, rss, cpu in rows:
-    print(f"| {name} | {n} | {m:.3f} ± {sd:.3f} | {cpu:.2f} | {packets / m / 1e6:.2f} M | "
+print("| tool | runs | seconds (median) | min – max | CPU s | packets/s | vs tcpdump | vs tshark | peak RSS MiB |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+for name, m, lo, hi, n, rss, cpu in rows:
+    print(f"| {name} | {n} | {m:.3f} | {lo:.3f} – {hi:.3f} | {cpu:.2f} | {packets / m / 1e6:.2f} M | "
           f"{ratio(m, base(name))} | {'-' if variant(name) else ratio(m, 'tshark')} | {rss:.0f} |")
 print()
-print("vs X: this tool's time divided by X's on the same file (below 1 is faster); tshark runs")
-print("on the headers-only pcap only. CPU s: user + system time of a run (mean), on all cores;")
-print("above the seconds, the tool used more than one core. Peak RSS: the largest of the runs,")
-print("from /usr/bin/time.")
+print("Runs of the fast commands are interleaved in rounds; seconds and CPU s are medians over")
+print("the rounds. vs X: this tool's median time divided by X's on the same file (below 1 is")
+print("faster); tshark runs on the headers-only pcap only. CPU s: user + system time of a run,")
+print("on all cores; above the seconds, the tool used more than one core. Peak RSS: the largest")
+print("of the runs, from /usr/bin/time.")
 
 # Issue 4's goals, checked on this run.
-rss_of = {name: rss for name, _, _, _, rss, _ in rows}
+rss_of = {name: rss for name, _, _, _, _, rss, _ in rows}
 goals = []
 for fmt in ("table", "json"):
     name = f"tcpscope {fmt}"
-    if name in mean and "tcpdump" in mean:
-        pps, vs = packets / mean[name] / 1e6, mean[name] / mean["tcpdump"]
+    if name in seconds and "tcpdump" in seconds:
+        pps, vs = packets / seconds[name] / 1e6, seconds[name] / seconds["tcpdump"]
         # "At least 8 million packets/s, i.e. within 1.5x of tcpdump": the issue's tcpdump
         # read 12 M packets/s; the ratio is what carries from one machine to another.
         goals.append((f"{fmt}: within 1.5x of tcpdump (8 M packets/s at tcpdump's 12 M)",
                       f"{vs:.2f}x, {pps:.2f} M packets/s", vs <= 1.5))
-    if name in mean and "tshark" in mean:
-        times = mean["tshark"] / mean[name]
+    if name in seconds and "tshark" in seconds:
+        times = seconds["tshark"] / seconds[name]
         goals.append((f"{fmt}: at least 50x faster than tshark", f"{times:.1f}x", times >= 50))
 if "tcpscope json" in rss_of:
     goals.append(("json: peak RSS under 64 MiB", f"{rss_of['tcpscope json']:.0f} MiB",
                   rss_of["tcpscope json"] < 64))
-if "tcpscope text" in mean:
-    pps = packets / mean["tcpscope text"] / 1e6
+if "tcpscope text" in seconds:
+    pps = packets / seconds["tcpscope text"] / 1e6
     goals.append(("text: at least 2 M packets/s", f"{pps:.2f} M packets/s", pps >= 2))
 if goals:
     print()
