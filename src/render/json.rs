@@ -508,6 +508,60 @@ impl<W: Write> Renderer for JsonRenderer<W> {
 mod tests {
     use super::*;
 
+    /// Records the size of every write it is given.
+    #[derive(Default)]
+    struct Writes {
+        bytes: Vec<u8>,
+        sizes: Vec<usize>,
+        flushes: usize,
+    }
+
+    impl Write for &mut Writes {
+        fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+            self.bytes.extend_from_slice(b);
+            self.sizes.push(b.len());
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            self.flushes += 1;
+            Ok(())
+        }
+    }
+
+    /// Lines reach the writer in chunks of at least [`CHUNK`] bytes (what lets a `BufWriter`
+    /// pass them through without a copy), in order and whole, and the rest on `flush`.
+    #[test]
+    fn lines_go_out_in_chunks_and_the_rest_on_flush() {
+        let mut writes = Writes::default();
+        let mut expected = Vec::new();
+        {
+            let mut r = JsonRenderer::new(&mut writes);
+            for n in 0..3_000u64 {
+                let ev = Event {
+                    ts: Timestamp::from_secs_nanos(1_767_225_600 + n / 7, n * 1_000),
+                    conn: n,
+                    from: Side::Client,
+                    kind: EventKind::Syn { isn: n as u32 },
+                    states: [TcpState::SynSent, TcpState::Listen],
+                };
+                r.event(&ev, None).unwrap();
+                let mut one = JsonRenderer::new(Vec::new());
+                one.event(&ev, None).unwrap();
+                one.flush().unwrap();
+                expected.extend_from_slice(&one.out);
+            }
+            r.flush().unwrap();
+        }
+        assert_eq!(writes.bytes, expected);
+        let (last, chunks) = writes.sizes.split_last().unwrap();
+        assert!(!chunks.is_empty() && chunks.iter().all(|&n| n >= CHUNK));
+        assert!(
+            *last > 0 && *last < CHUNK + 1024,
+            "the rest, on flush: {last}"
+        );
+        assert_eq!(writes.flushes, 1);
+    }
+
     #[test]
     fn count_keys_name_the_flags_in_order() {
         for (key, (_, name)) in COUNT_KEYS.iter().zip(Flags::NAMES) {
