@@ -40,6 +40,13 @@ pub struct JsonRenderer<W: Write> {
 const CHUNK: usize = 1 << 16;
 
 impl<W: Write> JsonRenderer<W> {
+    pub fn new(out: W) -> Self {
+        JsonRenderer {
+            out,
+            buf: JsonBuf::default(),
+        }
+    }
+
     /// Ends the line being written, and hands the lines over once they fill a chunk.
     fn end_line(&mut self) -> io::Result<()> {
         if self.buf.finish().len() >= CHUNK {
@@ -52,15 +59,6 @@ impl<W: Write> JsonRenderer<W> {
         let written = self.out.write_all(self.buf.lines());
         self.buf.clear();
         written
-    }
-}
-
-impl<W: Write> JsonRenderer<W> {
-    pub fn new(out: W) -> Self {
-        JsonRenderer {
-            out,
-            buf: JsonBuf::default(),
-        }
     }
 }
 
