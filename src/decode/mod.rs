@@ -227,6 +227,7 @@ pub struct Decoder {
 }
 
 impl Decoder {
+    #[inline]
     pub fn decode(
         &mut self,
         kind: LinkKind,
@@ -235,7 +236,12 @@ impl Decoder {
         frame_no: u64,
     ) -> Result<Segment, Skip> {
         match link::strip(kind, frame) {
-            link::LinkPayload::Ip(ip) => decode_ip(ip, ts, frame_no, 0, Some(&mut self.defrag)),
+            // The common case inlined here (decode_ip tries it first too, for the free
+            // function and for tunnels).
+            link::LinkPayload::Ip(ip) => match plain_ip(ip) {
+                Some(h) => plain_segment(ip, h, ts, frame_no),
+                None => decode_ip(ip, ts, frame_no, 0, Some(&mut self.defrag)),
+            },
             link::LinkPayload::Other => Err(Skip::NotIp),
             link::LinkPayload::Truncated => Err(Skip::Truncated),
         }
@@ -253,8 +259,8 @@ fn decode_ip(
     depth: u8,
     defrag: Option<&mut defrag::Defrag>,
 ) -> Result<Segment, Skip> {
-    if let Some(r) = fast_path(ip, ts, frame_no) {
-        return r;
+    if let Some(h) = plain_ip(ip) {
+        return plain_segment(ip, h, ts, frame_no);
     }
     let (slice, _ext_err) = LaxIpSlice::from_slice(ip).map_err(|e| match e {
         etherparse::err::ip::LaxHeaderSliceError::Len(_) => Skip::Truncated,
@@ -320,51 +326,67 @@ fn decode_ip(
         None => tcp.len(),
     };
     let (src_ip, dst_ip): (IpAddr, IpAddr) = (slice.source_addr(), slice.destination_addr());
-    let mut seg = parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no)?;
-    seg.ip_len = (ip_header_len + tcp_len) as u32;
-    Ok(seg)
+    let ip_len = (ip_header_len + tcp_len) as u32;
+    parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no, ip_len)
 }
 
-/// The common case read directly: IPv4 without options and unfragmented, or IPv6 with TCP as
-/// its first next header. Anything else (options, extension headers, fragments, lengths that do
-/// not add up) returns None and goes through etherparse.
-fn fast_path(ip: &[u8], ts: Timestamp, frame_no: u64) -> Option<Result<Segment, Skip>> {
+/// Where the TCP header starts and how long the IP packet says it is, for the common case read
+/// directly: IPv4 without options and unfragmented, or IPv6 with TCP as its first next header.
+#[derive(Clone, Copy)]
+struct PlainIp {
+    header_len: usize,
+    declared: usize,
+}
+
+/// The common case's IP header (see [`PlainIp`]). Anything else (options, extension headers,
+/// fragments, lengths that do not add up) returns None and goes through etherparse.
+#[inline(always)]
+fn plain_ip(ip: &[u8]) -> Option<PlainIp> {
     let first = *ip.first()?;
-    let (header_len, declared, src, dst): (usize, usize, IpAddr, IpAddr) = if first == 0x45 {
+    if first == 0x45 {
         if ip.len() < 20 || ip[9] != 6 || (ip[6] & 0x3f) != 0 || ip[7] != 0 {
             return None;
         }
         let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        if total < 40 {
-            return None;
-        }
-        let a = |i: usize| IpAddr::from([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
-        (20, total, a(12), a(16))
+        (total >= 40).then_some(PlainIp {
+            header_len: 20,
+            declared: total,
+        })
     } else if first >> 4 == 6 {
         if ip.len() < 40 || ip[6] != 6 {
             return None;
         }
         let plen = usize::from(u16::from_be_bytes([ip[4], ip[5]]));
-        if plen < 20 {
-            return None;
-        }
+        (plen >= 20).then_some(PlainIp {
+            header_len: 40,
+            declared: 40 + plen,
+        })
+    } else {
+        None
+    }
+}
+
+/// The segment of an IP packet that [`plain_ip`] accepted. Kept apart from it so that the
+/// caller matches one small Option and then builds the segment where it wants it, instead of
+/// copying it out of nested results.
+#[inline(always)]
+fn plain_segment(ip: &[u8], h: PlainIp, ts: Timestamp, frame_no: u64) -> Result<Segment, Skip> {
+    let tcp = &ip[h.header_len..h.declared.min(ip.len())];
+    let tcp_len = h.declared - h.header_len;
+    let ip_len = h.declared as u32;
+    // Each branch has its own copy of parse_tcp, which then builds its addresses knowing
+    // their family.
+    if h.header_len == 20 {
+        let a = |i: usize| IpAddr::from([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
+        parse_tcp(tcp, tcp_len, a(12), a(16), ts, frame_no, ip_len)
+    } else {
         let a = |i: usize| {
             let mut b = [0u8; 16];
             b.copy_from_slice(&ip[i..i + 16]);
             IpAddr::from(b)
         };
-        (40, 40 + plen, a(8), a(24))
-    } else {
-        return None;
-    };
-    let tcp = &ip[header_len..declared.min(ip.len())];
-    let tcp_len = declared - header_len;
-    Some(
-        parse_tcp(tcp, tcp_len, src, dst, ts, frame_no).map(|mut seg| {
-            seg.ip_len = declared as u32;
-            seg
-        }),
-    )
+        parse_tcp(tcp, tcp_len, a(8), a(24), ts, frame_no, ip_len)
+    }
 }
 
 /// The IP packet inside an L2TPv2 data message carried by this UDP datagram, if it is one.
@@ -404,7 +426,9 @@ fn l2tp_inner_ip(udp: &[u8]) -> Option<&[u8]> {
     }
 }
 
-/// Reads the TCP header from `tcp` (the captured bytes) given the segment's real length.
+/// Reads the TCP header from `tcp` (the captured bytes) given the segment's real length and
+/// that of its IP packet.
+#[inline(always)]
 fn parse_tcp(
     tcp: &[u8],
     tcp_len: usize,
@@ -412,6 +436,7 @@ fn parse_tcp(
     dst_ip: IpAddr,
     ts: Timestamp,
     frame: u64,
+    ip_len: u32,
 ) -> Result<Segment, Skip> {
     if tcp.len() < 20 {
         return Err(if tcp_len < 20 {
@@ -444,7 +469,7 @@ fn parse_tcp(
             TcpOptions::default()
         },
         truncated: tcp.len() < tcp_len,
-        ip_len: 0,
+        ip_len,
     })
 }
 
@@ -508,6 +533,51 @@ mod tests {
         f.extend_from_slice(&[2, 4, 0x05, 0xb4, 1, 3, 3, 7]);
         f.extend(std::iter::repeat_n(0xaa, captured_payload));
         f
+    }
+
+    /// The same packet with one IPv4 option (a NOP word), which the common case leaves to
+    /// etherparse.
+    fn with_ip_option(frame: &[u8]) -> Vec<u8> {
+        let mut f = frame[..14 + 20].to_vec();
+        f[14] = 0x46;
+        let total = u16::from_be_bytes([f[16], f[17]]) + 4;
+        f[16..18].copy_from_slice(&total.to_be_bytes());
+        f.extend_from_slice(&[1, 1, 1, 0]);
+        f.extend_from_slice(&frame[14 + 20..]);
+        f
+    }
+
+    /// The common case, read directly, gives what etherparse's path gives for the same
+    /// segment: whole, cut by the snap length, and padded (Ethernet's minimum frame).
+    #[test]
+    fn the_direct_path_and_etherparse_agree() {
+        let ts = Timestamp(5);
+        let mut padded = ipv4_frame(0, 0, 0x10);
+        padded.extend_from_slice(&[0; 6]);
+        for (frame, what) in [
+            (ipv4_frame(100, 100, 0x18), "whole"),
+            (ipv4_frame(1400, 10, 0x18), "cut"),
+            (ipv4_frame(0, 0, 0x02), "a SYN"),
+            (padded, "padded"),
+        ] {
+            let direct = decode(LinkKind::Ethernet, &frame, ts, 7).expect("decodes");
+            assert!(plain_ip(&frame[14..]).is_some(), "{what}: the direct path");
+            let optioned = with_ip_option(&frame);
+            assert!(
+                plain_ip(&optioned[14..]).is_none(),
+                "{what}: etherparse's path"
+            );
+            let general = decode(LinkKind::Ethernet, &optioned, ts, 7).expect("decodes");
+            assert_eq!(direct.ip_len + 4, general.ip_len, "{what}");
+            let same = |s: &Segment| {
+                let o = s.options;
+                let f = (
+                    s.ts, s.frame, s.src, s.dst, s.seq, s.ack, s.flags.0, s.window,
+                );
+                (f, s.payload_len, o.window_scale, s.truncated)
+            };
+            assert_eq!(same(&direct), same(&general), "{what}");
+        }
     }
 
     /// The window scale is found among other options (MSS, SACK permitted, timestamps,
