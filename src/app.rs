@@ -295,8 +295,10 @@ impl Shard {
 /// The buckets (of 16) the reading thread analyses itself when the capture is cheap to read:
 /// measured on the 4.4 M-packet benchmark (headers only), the reading thread with 4 or 5 of
 /// them and a second thread with the rest took 0.51 s against 0.57 s for the reader and two
-/// shards of 8 (medians of alternating runs); 6 took 0.55 s.
-const READER_BUCKETS: u64 = 4;
+/// shards of 8 (medians of alternating runs); 6 took 0.55 s. Since decoding got cheaper, 5
+/// balance the two threads' instructions (callgrind, 657 k packets: 621 M and 596 M; with 4,
+/// 668 M and 549 M).
+const READER_BUCKETS: u64 = 5;
 
 fn color_enabled(choice: ColorChoice) -> bool {
     match choice {
@@ -474,15 +476,26 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     };
     let mut p = pipeline(opts, nanosecond, threaded, main_shard);
     let receivers = if reader_share { 1 } else { shards };
-    // When the scheduler parks a thread for a time slice (milliseconds), the reader must be
-    // able to go on, or a core idles; and the further ahead the reader may run, the sooner it
-    // is done and leaves both cores to the shards. Measured on the 4.4 M-packet benchmark
-    // (medians of alternating runs, the reader and two shards): 4 batches in flight 0.72 s
-    // against 0.66 s for 32; in another series 32 0.61 s, 64 0.57 s, 128 0.59 s, 256 0.55 s.
-    // 256 batches are at most 36 MB, whatever the capture's length. One shard gains nothing
-    // from depth (JSON and text measured the same), and JSON's peak memory would grow, so it
+    // With the reader and two shards (three threads on two cores): when the scheduler parks
+    // a thread for a time slice (milliseconds), the reader must be able to go on, or a core
+    // idles; and the further ahead the reader may run, the sooner it is done and leaves both
+    // cores to the shards. Measured on the 4.4 M-packet benchmark (medians of alternating
+    // runs): 4 batches in flight 0.72 s against 0.66 s for 32; in another series 32 0.61 s,
+    // 64 0.57 s, 128 0.59 s, 256 0.55 s; on the AMD EPYC, full-size packets, 8 0.74 s, 32
+    // 0.70 s, 256 0.63 s. 256 batches are at most 29 MB, whatever the capture's length.
+    // When the reader analyses a share itself (two threads), running ahead gives no core
+    // away, and 29 MB of batches cycling through the cache slow both threads: on the AMD EPYC,
+    // headers only, 2 to 16 in flight took 0.53 s against 0.58 s for 256 (0.91 against
+    // 0.99 CPU seconds), and 0.57 against 0.61 s in pcapng. One shard gains nothing from
+    // depth (JSON and text measured the same), and JSON's peak memory would grow, so it
     // keeps 4.
-    let depth = if shards > 1 { 256 } else { 4 };
+    let depth = if reader_share {
+        16
+    } else if shards > 1 {
+        256
+    } else {
+        4
+    };
     let (mut tx, mut rxs) = batch_channel(depth, receivers as usize);
     let reader = {
         let rest: Vec<String> = paths[1..].to_vec();
