@@ -100,7 +100,11 @@ impl JsonBuf {
         self.buf.clear();
     }
 
-    #[inline]
+    // This and the small writers below are inlined into every call site, where the key is
+    // a literal: its copy then has a constant length and compiles to a few moves instead of a
+    // call to memcpy. Plain `#[inline]` left `plain`, `num` and `secs` out of line (callgrind,
+    // 657 k-packet capture: the output thread did 570 M instructions, now 464 M).
+    #[inline(always)]
     fn key(&mut self, k: Key) {
         if let Some(n) = self.nonempty.last_mut() {
             if *n {
@@ -120,7 +124,7 @@ impl JsonBuf {
     }
 
     /// A timestamp in RFC 3339 UTC.
-    #[inline]
+    #[inline(always)]
     pub fn ts(&mut self, k: Key, t: crate::time::Timestamp) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
@@ -129,7 +133,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn opt_ts(&mut self, k: Key, t: Option<crate::time::Timestamp>) -> &mut Self {
         match t {
             Some(t) => self.ts(k, t),
@@ -138,7 +142,7 @@ impl JsonBuf {
     }
 
     /// A string known to need no escaping (names, addresses).
-    #[inline]
+    #[inline(always)]
     pub fn plain(&mut self, k: Key, v: &str) -> &mut Self {
         self.key(k);
         self.buf.push(b'"');
@@ -147,7 +151,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn opt_plain(&mut self, k: Key, v: Option<&str>) -> &mut Self {
         match v {
             Some(v) => self.plain(k, v),
@@ -171,7 +175,7 @@ impl JsonBuf {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn num(&mut self, k: Key, v: impl Into<u64>) -> &mut Self {
         self.key(k);
         let mut n = v.into();
@@ -194,7 +198,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn opt_num(&mut self, k: Key, v: Option<u64>) -> &mut Self {
         match v {
             Some(v) => self.num(k, v),
@@ -221,7 +225,7 @@ impl JsonBuf {
     /// written from the integer nanoseconds: the decimal with the trailing zeros dropped is
     /// that float's shortest form while a float step is under a nanosecond, that is below
     /// 2^22 s (48 days); longer spans go through the float.
-    #[inline]
+    #[inline(always)]
     pub fn secs(&mut self, k: Key, d: Duration) -> &mut Self {
         const NANOS: u64 = 1_000_000_000;
         if d.0 >= (1 << 22) * NANOS {
@@ -246,7 +250,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn opt_secs(&mut self, k: Key, d: Option<Duration>) -> &mut Self {
         match d {
             Some(d) => self.secs(k, d),
@@ -254,7 +258,7 @@ impl JsonBuf {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn bool(&mut self, k: Key, v: bool) -> &mut Self {
         self.key(k);
         self.buf
@@ -262,7 +266,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn null(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.extend_from_slice(b"null");
@@ -271,7 +275,7 @@ impl JsonBuf {
 
     /// A member whose value was formatted before (by [`JsonBuf::object`]), copied as it is:
     /// for values that many objects share.
-    #[inline]
+    #[inline(always)]
     pub fn formatted(&mut self, k: Key, value: &[u8]) -> &mut Self {
         self.key(k);
         self.buf.extend_from_slice(value);
@@ -290,7 +294,7 @@ impl JsonBuf {
     }
 
     /// Opens a nested object under `k`; close it with [`JsonBuf::close`].
-    #[inline]
+    #[inline(always)]
     pub fn open(&mut self, k: Key) -> &mut Self {
         self.key(k);
         self.buf.push(b'{');
@@ -314,7 +318,7 @@ impl JsonBuf {
         self
     }
 
-    #[inline]
+    #[inline(always)]
     pub fn close(&mut self) -> &mut Self {
         self.nonempty.pop();
         self.buf.push(b'}');
