@@ -2,6 +2,7 @@
 //! formats. A compact row is kept when a connection is over; cells are formatted at the end.
 
 use std::io::{self, Write};
+use std::net::SocketAddr;
 
 use comfy_table::{Cell, CellAlignment, ContentArrangement, Table, presets};
 
@@ -256,19 +257,19 @@ impl ConnTable {
         mut ts: impl FnMut(Timestamp, &mut C),
     ) {
         let pair = |out: &mut C, [a, b]: [u64; 2]| {
-            push::uint(out, a);
+            out.put_uint(a);
             out.put_char('/');
-            push::uint(out, b);
+            out.put_uint(b);
         };
         for c in cells.iter_mut() {
             c.clear();
         }
-        push::uint(&mut cells[0], r.id);
-        push::socket_addr(&mut cells[1], &r.client);
+        cells[0].put_uint(r.id);
+        cells[1].put_addr(&r.client);
         if r.inferred {
             cells[1].put(" (inferred)");
         }
-        push::socket_addr(&mut cells[2], &r.server);
+        cells[2].put_addr(&r.server);
         ts(r.first_ts, &mut cells[3]);
         let _ = r.duration.write_human(&mut cells[4]);
         cells[5].put(r.handshake.name());
@@ -308,7 +309,7 @@ impl ConnTable {
             }
             None => cells[9].put_char('-'),
         }
-        push::uint(&mut cells[10], r.retrans);
+        cells[10].put_uint(u64::from(r.retrans));
         pair(&mut cells[11], r.packets);
         pair(&mut cells[12], r.bytes);
         for piece in [r.states[0].name(), "/", r.states[1].name()] {
@@ -319,7 +320,7 @@ impl ConnTable {
             if !cells[14].is_empty() {
                 cells[14].put(", ");
             }
-            push::uint(&mut cells[14], *n);
+            cells[14].put_uint(u64::from(*n));
             cells[14].put_char(' ');
             cells[14].put(label);
         }
@@ -428,7 +429,7 @@ fn on_two_threads<A: Send, B: Send>(
 }
 
 /// What a row's cells are appended to: a `String`, or a [`Width`] that only counts.
-trait TableCell: std::fmt::Write {
+trait TableCell: std::fmt::Write + Sized {
     fn clear(&mut self);
     fn is_empty(&self) -> bool;
     fn put(&mut self, s: &str) {
@@ -436,6 +437,13 @@ trait TableCell: std::fmt::Write {
     }
     fn put_char(&mut self, c: char) {
         let _ = self.write_char(c);
+    }
+    fn put_uint(&mut self, n: u64) {
+        push::uint(self, n);
+    }
+    /// An address and port as `Display` writes it.
+    fn put_addr(&mut self, a: &SocketAddr) {
+        push::socket_addr(self, a);
     }
 }
 
@@ -463,6 +471,8 @@ impl std::fmt::Write for Width {
     }
 }
 
+/// Measuring counts digits instead of writing them: a large table is measured in full before
+/// the first line is printed.
 impl TableCell for Width {
     fn clear(&mut self) {
         self.0 = 0;
@@ -470,6 +480,24 @@ impl TableCell for Width {
     fn is_empty(&self) -> bool {
         self.0 == 0
     }
+    fn put_uint(&mut self, n: u64) {
+        self.0 += decimal_digits(n);
+    }
+    fn put_addr(&mut self, a: &SocketAddr) {
+        match a {
+            // Three dots and a colon between the numbers.
+            SocketAddr::V4(v4) => {
+                let octets = v4.ip().octets().map(|o| decimal_digits(u64::from(o)));
+                self.0 += 4 + octets.iter().sum::<usize>() + decimal_digits(u64::from(a.port()));
+            }
+            SocketAddr::V6(_) => push::socket_addr(self, a),
+        }
+    }
+}
+
+/// How many digits `n` has in decimal.
+fn decimal_digits(n: u64) -> usize {
+    n.checked_ilog10().map_or(1, |d| d as usize + 1)
 }
 
 /// A thread's buffers for formatting rows: the cells, reused from row to row, and the
@@ -823,6 +851,26 @@ mod tests {
             client: "[::1]:1".parse().unwrap(),
             ..base()
         });
+        // Addresses and numbers of every length: measuring counts their digits.
+        for (i, (client, n)) in [
+            ("0.0.0.0:0", 0u64),
+            ("9.10.99.100:9", 9),
+            ("255.255.255.255:65535", 10),
+            ("1.22.103.9:1000", 99_999),
+            ("100.10.1.0:10000", u64::from(u32::MAX)),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            rows.push(Row {
+                id: n.max(1),
+                client: client.parse().unwrap(),
+                retrans: n.min(u64::from(u32::MAX)) as u32,
+                packets: [n, u64::MAX - n],
+                bytes: [n * 7, 10u64.pow(i as u32)],
+                ..base()
+            });
+        }
         for r in &rows {
             let printed = t.cells(r);
             let ts_width = width_of(&t.tf.to_string(r.first_ts));
