@@ -548,7 +548,8 @@ mod tests {
     }
 
     /// The common case, read directly, gives what etherparse's path gives for the same
-    /// segment: whole, cut by the snap length, and padded (Ethernet's minimum frame).
+    /// segment: whole, cut by the snap length, a SYN (with its options), and padded
+    /// (Ethernet's minimum frame).
     #[test]
     fn the_direct_path_and_etherparse_agree() {
         let ts = Timestamp(5);
