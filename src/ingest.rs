@@ -168,7 +168,8 @@ impl BatchSender {
             .unwrap_or_else(|_| Vec::with_capacity(BATCH));
         let full = Arc::new(std::mem::replace(&mut self.batch, fresh));
         for tx in &self.txs {
-            if tx.send(full.clone()).is_err() {
+            // Waits by polling, so that the analysis's `recv` need not wake this thread.
+            if crate::handoff::send(tx, full.clone()).is_err() {
                 return Flow::Stop;
             }
         }

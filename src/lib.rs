@@ -9,6 +9,7 @@ pub mod cli;
 pub mod decode;
 pub mod event;
 pub mod flow;
+pub mod handoff;
 pub mod huge_pages;
 pub mod ingest;
 pub mod progress;

@@ -54,7 +54,8 @@ impl Threaded {
         let event_needs_connection = inner.event_needs_connection();
         let worker = std::thread::spawn(move || {
             let mut r = inner;
-            for mut batch in rx {
+            // Waits by polling, so that the analysis's `send` need not wake this thread.
+            while let Some(mut batch) = crate::handoff::recv(&rx) {
                 for m in batch.drain(..) {
                     match m {
                         Msg::Start(t) => r.start(t),
