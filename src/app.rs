@@ -180,8 +180,11 @@ impl Pipeline {
     fn hand_over_retired(&mut self) -> io::Result<()> {
         let mut retired = std::mem::take(&mut self.retired);
         retired.extend(self.table.take_retired());
+        let count = !self.renderer.counts_connections();
         for c in retired.drain(..) {
-            self.summary.count_connection(&c);
+            if count {
+                self.summary.count_connection(&c);
+            }
             let matched: Vec<&'static str> = self
                 .fail_on
                 .iter()

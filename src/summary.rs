@@ -109,6 +109,16 @@ impl Summary {
     /// bound, since they need not peak at once. Failures keep their shard's ids until the
     /// caller renumbers them.
     pub fn add_shard(&mut self, other: &Summary) {
+        self.add_connection_counts(other);
+        self.late_segments += other.late_segments;
+        self.evicted += other.evicted;
+        self.idle_expired += other.idle_expired;
+        self.peak_connections += other.peak_connections;
+        self.failures.extend(other.failures.iter().cloned());
+    }
+
+    /// Adds what `other` counted with [`Summary::count_connection`].
+    pub fn add_connection_counts(&mut self, other: &Summary) {
         self.connections += other.connections;
         for (a, b) in self.handshakes.iter_mut().zip(other.handshakes) {
             *a += b;
@@ -122,11 +132,6 @@ impl Summary {
         self.resets += other.resets;
         self.retransmissions += other.retransmissions;
         self.port_reuses += other.port_reuses;
-        self.late_segments += other.late_segments;
-        self.evicted += other.evicted;
-        self.idle_expired += other.idle_expired;
-        self.peak_connections += other.peak_connections;
-        self.failures.extend(other.failures.iter().cloned());
     }
 
     /// Adds a connection that has been closed out.

@@ -56,6 +56,11 @@ pub trait Renderer {
     fn connection_owned(&mut self, conn: Box<Connection>) -> io::Result<()> {
         self.connection(&conn)
     }
+    /// Does this renderer count the connections it is given into the summary itself (with
+    /// [`Summary::count_connection`], before `finish`)? Then the analysis does not.
+    fn counts_connections(&self) -> bool {
+        false
+    }
     fn finish(&mut self, summary: &Summary) -> io::Result<()>;
     /// Connections a renderer on another thread is done with, handed back to be reused.
     fn take_spent(&mut self, _connections: &mut Vec<Box<Connection>>) {}

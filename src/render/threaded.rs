@@ -30,6 +30,9 @@ enum Spent {
     Connection(Box<Connection>),
 }
 
+/// What the output thread returns: the renderer, and its count of the connections.
+type Rendered = (Box<dyn Renderer + Send>, Summary);
+
 pub struct Threaded {
     batch: Vec<Msg>,
     tx: Option<SyncSender<Vec<Msg>>>,
@@ -38,7 +41,7 @@ pub struct Threaded {
     /// Connections the output thread is done with, until the analysis asks for them.
     #[allow(clippy::vec_box)]
     returned: Vec<Box<Connection>>,
-    worker: Option<JoinHandle<io::Result<Box<dyn Renderer + Send>>>>,
+    worker: Option<JoinHandle<io::Result<Rendered>>>,
     /// Batches allocated so far (beyond the first).
     #[cfg(test)]
     batches_made: usize,
@@ -54,6 +57,10 @@ impl Threaded {
         let event_needs_connection = inner.event_needs_connection();
         let worker = std::thread::spawn(move || {
             let mut r = inner;
+            // Counting a finished connection reads most of it. The analysis thread would read
+            // it for that alone, from memory, after seconds of packet time (its retirement);
+            // here it has just been read to render it.
+            let mut counted = Summary::default();
             // Waits by polling, so that the analysis's `send` need not wake this thread.
             while let Some(mut batch) = crate::handoff::recv(&rx) {
                 for m in batch.drain(..) {
@@ -62,13 +69,14 @@ impl Threaded {
                         Msg::Event(ev, h) => r.event(&ev, h.as_ref())?,
                         Msg::Connection(c) => {
                             r.connection(&c)?;
+                            counted.count_connection(&c);
                             let _ = spent_tx.send(Spent::Connection(c));
                         }
                     }
                 }
                 let _ = spent_tx.send(Spent::Batch(batch));
             }
-            Ok(r)
+            Ok((r, counted))
         });
         Threaded {
             batch: Vec::with_capacity(BATCH),
@@ -127,8 +135,9 @@ impl Threaded {
         }
     }
 
-    /// Stops the worker and returns the renderer (or the error that stopped it).
-    fn join(&mut self) -> io::Result<Box<dyn Renderer + Send>> {
+    /// Stops the worker and returns the renderer and its count of the connections (or the
+    /// error that stopped it).
+    fn join(&mut self) -> io::Result<Rendered> {
         self.tx = None;
         match self.worker.take().map(|w| w.join()) {
             Some(Ok(r)) => r,
@@ -156,14 +165,19 @@ impl Renderer for Threaded {
     fn takes_connections(&self) -> bool {
         true
     }
+    fn counts_connections(&self) -> bool {
+        true
+    }
     fn connection_owned(&mut self, c: Box<Connection>) -> io::Result<()> {
         self.push(Msg::Connection(c))
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
         let sent = self.send();
-        let mut r = self.join()?;
+        let (mut r, counted) = self.join()?;
         sent?;
-        r.finish(summary)
+        let mut summary = summary.clone();
+        summary.add_connection_counts(&counted);
+        r.finish(&summary)
     }
     fn flush(&mut self) -> io::Result<()> {
         self.send()
