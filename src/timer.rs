@@ -101,6 +101,16 @@ impl<T: Copy + Ord> TimerWheel<T> {
     }
 
     /// The earliest deadline and its value, removed, whatever its time (to make room).
+    /// The next two deadlines due, soonest first, as far as the current second holds them
+    /// (None past its end).
+    pub fn upcoming(&self) -> [Option<&(Timestamp, T)>; 2] {
+        let n = self.current.len();
+        [
+            n.checked_sub(1).map(|i| &self.current[i]),
+            n.checked_sub(2).map(|i| &self.current[i]),
+        ]
+    }
+
     pub fn pop_first(&mut self) -> Option<(Timestamp, T)> {
         self.pop_due(Timestamp(u64::MAX))
     }
@@ -140,6 +150,21 @@ mod tests {
         assert_eq!(w.pop_first(), Some((ts(2.0), 'g')));
         assert_eq!(w.pop_first(), Some((ts(300.0), 'e')));
         assert!(w.is_empty());
+    }
+
+    #[test]
+    fn upcoming_names_the_next_two_deadlines_of_the_current_second() {
+        let mut w = TimerWheel::default();
+        for (t, v) in [(5.5, 'a'), (5.1, 'c'), (5.3, 'd'), (6.2, 'e')] {
+            w.push(ts(t), v);
+        }
+        // Nothing has come due yet: no second is current.
+        assert_eq!(w.upcoming(), [None, None]);
+        assert_eq!(w.pop_due(ts(5.2)), Some((ts(5.1), 'c')));
+        assert_eq!(w.upcoming(), [Some(&(ts(5.3), 'd')), Some(&(ts(5.5), 'a'))]);
+        assert_eq!(w.pop_due(ts(5.4)), Some((ts(5.3), 'd')));
+        // 'e' is in the next second's bucket.
+        assert_eq!(w.upcoming(), [Some(&(ts(5.5), 'a')), None]);
     }
 
     #[test]
