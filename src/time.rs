@@ -333,7 +333,8 @@ impl TimeFormatter {
 
     /// Writes `ts` into `out` in the chosen style.
     pub fn write(&self, out: &mut dyn Write, ts: Timestamp) -> io::Result<()> {
-        let mut buf = Vec::new();
+        // Room for the longest form (a local time zone's, with nanoseconds) at once.
+        let mut buf = Vec::with_capacity(40);
         self.push(&mut buf, ts);
         out.write_all(&buf)
     }
@@ -368,9 +369,19 @@ impl TimeFormatter {
 
     /// The same as [`TimeFormatter::write`], into a `String` (for tables, which are built once).
     pub fn to_string(&self, ts: Timestamp) -> String {
-        let mut v = Vec::with_capacity(32);
-        let _ = self.write(&mut v, ts);
-        String::from_utf8(v).unwrap_or_default()
+        let mut s = String::new();
+        self.push_str(&mut s, ts);
+        s
+    }
+
+    /// Appends `ts` to a `String`, without a `String` of its own: an event's sentence names
+    /// a time, and the output thread writes hundreds of thousands of sentences.
+    pub fn push_str(&self, s: &mut String, ts: Timestamp) {
+        let mut bytes = std::mem::take(s).into_bytes();
+        self.push(&mut bytes, ts);
+        // Digits and separators only: always UTF-8.
+        *s = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
     }
 }
 
@@ -475,6 +486,10 @@ mod tests {
         assert_eq!(f.to_string(ts), "   1.500000");
         let f = TimeFormatter::new(TimeFormat::Utc, true);
         assert_eq!(f.to_string(ts), "2026-01-01 00:00:01.500000000");
+        // Appended to a sentence, after its words.
+        let mut s = String::from("TIME_WAIT until ");
+        f.push_str(&mut s, ts);
+        assert_eq!(s, "TIME_WAIT until 2026-01-01 00:00:01.500000000");
     }
 
     #[test]

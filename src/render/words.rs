@@ -120,14 +120,17 @@ pub fn write_sentence(s: &mut String, ev: &Event, tf: &TimeFormatter, time_wait:
         ),
         EventKind::TimeWait { until, .. } => {
             let _ = write!(s, "{who} enters TIME_WAIT until ");
-            let _ = write!(s, "{} ({time_wait})", tf.to_string(*until));
+            tf.push_str(s, *until);
+            write!(s, " ({time_wait})")
+        }
+        EventKind::TimeWaitReack { until } => {
+            let _ = write!(
+                s,
+                "{who}, in TIME_WAIT, ACKs the retransmitted FIN again: TIME_WAIT restarts, until "
+            );
+            tf.push_str(s, *until);
             Ok(())
         }
-        EventKind::TimeWaitReack { until } => write!(
-            s,
-            "{who}, in TIME_WAIT, ACKs the retransmitted FIN again: TIME_WAIT restarts, until {}",
-            tf.to_string(*until)
-        ),
         EventKind::TimeWaitExpired => write!(s, "{who}'s TIME_WAIT expires"),
         EventKind::TimeWaitEndedBySyn { new_conn } => write!(
             s,
