@@ -109,13 +109,11 @@ impl Pipeline {
         self.table.advance(seg.ts, &mut self.events);
         self.drain()?;
         match self.table.segment_hashed(seg, spread, &mut self.events) {
-            // Bound by reference: most runs do not show segments, and the observation is not
-            // copied out for nothing.
-            Routed::Live(id, ref obs) => {
+            Routed::Live(id) => {
                 if self.packets_view
                     && let Some(c) = self.table.get(id)
                 {
-                    self.renderer.segment(seg, c, obs)?;
+                    self.renderer.segment(seg, c, self.table.observation())?;
                 }
             }
             Routed::Late(conn, from, rel_seq, rel_ack) => {

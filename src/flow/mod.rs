@@ -182,8 +182,9 @@ struct Tombstone {
 
 /// Where a segment went.
 pub enum Routed {
-    /// To a live connection.
-    Live(u64, Observation),
+    /// To a live connection, by id; what the tracker made of the segment is
+    /// [`FlowTable::observation`].
+    Live(u64),
     /// To a connection already retired and reported, whose TIME_WAIT is still running: a
     /// straggler. (connection id, sender side, relative seq, relative ack)
     Late(u64, Side, u32, u32),
@@ -215,6 +216,8 @@ pub struct FlowTable {
     /// [`Held::Opening`]): its slot, its id and all its segments. It is kept so at the next
     /// step, once the events of its segment are written (they look the connection up).
     pending_opening: Option<(usize, u64, Vec<Segment>)>,
+    /// What the tracker made of the last segment routed to a live connection.
+    observation: Observation,
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
@@ -245,6 +248,7 @@ impl FlowTable {
             retired_index: FxHashMap::default(),
             finishing: None,
             pending_opening: None,
+            observation: Observation::NONE,
             spare: Vec::new(),
             connections_seen: 0,
             late_segments: 0,
@@ -285,9 +289,15 @@ impl FlowTable {
             let next_id = self.next_id;
             // An opening's segments, made whole again: the segment may keep it one.
             let segs = self.make_whole(slot);
-            let conn = self.conn_mut(slot);
+            let Some(Slot {
+                held: Held::Full(conn),
+                ..
+            }) = &mut self.slots[slot]
+            else {
+                unreachable!("a live slot, made whole above");
+            };
             if !conn.is_new_incarnation(seg) {
-                let obs = observe(conn, seg, out);
+                observe(conn, seg, out, &mut self.observation);
                 let id = conn.id;
                 if let Some(mut segs) = segs {
                     segs.push(*seg);
@@ -297,7 +307,7 @@ impl FlowTable {
                 }
                 // Closing brings the deadline forward (idle timeout → linger).
                 self.reschedule(slot);
-                return Routed::Live(id, obs);
+                return Routed::Live(id);
             }
             conn.superseded(seg.ts, next_id, out);
             reused_from = Some(conn.id);
@@ -351,7 +361,7 @@ impl FlowTable {
             }
         };
         let mut conn = self.boxed(Connection::new(id, seg, self.config.tracker, reused_from));
-        let obs = conn.begin(seg, out);
+        self.observation = conn.begin(seg, out);
         self.slots[slot] = Some(Slot {
             held: Held::Full(conn),
             id,
@@ -365,7 +375,12 @@ impl FlowTable {
         self.by_id.insert(id, slot);
         self.peak_live = self.peak_live.max(self.by_key.len());
         self.reschedule(slot);
-        Routed::Live(id, obs)
+        Routed::Live(id)
+    }
+
+    /// What the tracker made of the last segment routed to a live connection.
+    pub fn observation(&self) -> &Observation {
+        &self.observation
     }
 
     /// `conn` in a box, a reused one if there is one (with its lists' buffers).
@@ -437,8 +452,9 @@ impl FlowTable {
         // Their events were written when the segments came.
         let mut events = Vec::new();
         conn.begin(&segs[0], &mut events);
+        let mut unused = Observation::NONE;
         for seg in &segs[1..] {
-            observe(&mut conn, seg, &mut events);
+            observe(&mut conn, seg, &mut events, &mut unused);
         }
         self.slots[slot] = Some(Slot {
             held: Held::Full(conn),
@@ -786,13 +802,12 @@ fn prefetch<T>(value: &T) {
 /// Feeds a segment to its connection, and frees what only an open connection needs once it
 /// closes. The one way a segment reaches a live connection, also when an opening is made
 /// whole again, so that both give the same connection.
-fn observe(conn: &mut Connection, seg: &Segment, out: &mut Vec<Event>) -> Observation {
+fn observe(conn: &mut Connection, seg: &Segment, out: &mut Vec<Event>, obs: &mut Observation) {
     let was_closed = conn.is_closed_or_time_wait();
-    let obs = conn.observe(seg, out);
+    conn.observe_into(seg, out, obs);
     if !was_closed && conn.is_closed_or_time_wait() {
         conn.release();
     }
-    obs
 }
 
 #[cfg(test)]
@@ -881,7 +896,7 @@ mod tests {
         t.advance(Timestamp(15_000_000_000), &mut out);
         t.take_retired().for_each(drop);
         out.clear();
-        let Routed::Live(id, _) = t.segment(&seg(true, S, 90_000, 0, 30.0), &mut out) else {
+        let Routed::Live(id) = t.segment(&seg(true, S, 90_000, 0, 30.0), &mut out) else {
             panic!("a SYN opens a connection")
         };
         assert_eq!(id, 2);

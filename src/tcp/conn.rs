@@ -332,6 +332,22 @@ pub struct Observation {
     pub analysis: SegmentAnalysis,
 }
 
+impl Observation {
+    /// Nothing made of any segment yet.
+    pub const NONE: Observation = Observation {
+        from: Side::Client,
+        retransmission: None,
+        keepalive: false,
+        ignored: None,
+        analysis: SegmentAnalysis {
+            flags: Flags(0),
+            dup_ack: None,
+            since_original: None,
+            ack_rtt: None,
+        },
+    };
+}
+
 /// One TCP connection: a 4-tuple and one incarnation of it.
 #[derive(Clone, Debug)]
 pub struct Connection {
@@ -543,6 +559,17 @@ impl Connection {
 
     /// Feeds one segment of this connection to the tracker; events go to `out`.
     pub fn observe(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Observation {
+        let mut obs = Observation::NONE;
+        self.observe_into(seg, out, &mut obs);
+        obs
+    }
+
+    /// [`Connection::observe`], writing what it made of the segment to `obs`. The flow table
+    /// keeps one observation in place, read only by the per-segment view: returned by value,
+    /// it was copied out after every segment, and the copy's wide loads waited on the narrow
+    /// stores that had just written it (a failed store-to-load forward, about a twentieth
+    /// of the analysis thread's time).
+    pub fn observe_into(&mut self, seg: &Segment, out: &mut Vec<Event>, obs: &mut Observation) {
         let f = seg.flags;
         // Role evidence: a SYN without ACK comes from the client, a SYN-ACK from the server.
         let side = self.side_of(seg);
@@ -592,13 +619,14 @@ impl Connection {
         }
         if let Some(reason) = self.unacceptable(seg, x) {
             self.emit(out, ts, x, EventKind::Ignored { reason });
-            return Observation {
+            *obs = Observation {
                 from: x,
                 retransmission: None,
                 keepalive: false,
                 ignored: Some(reason),
                 analysis: SegmentAnalysis::default(),
             };
+            return;
         }
         self.note_window(seg, x);
         let sa = self.analyze(seg, x);
@@ -608,13 +636,14 @@ impl Connection {
         if f.rst() {
             self.on_rst(seg, x, out);
             self.ep[x.idx()].analysis.count(sa.flags);
-            return Observation {
+            *obs = Observation {
                 from: x,
                 retransmission: None,
                 keepalive: false,
                 ignored: None,
                 analysis: sa,
             };
+            return;
         }
 
         if x == Side::Client && f.ack() && !f.syn() && self.ep[0].syn.seen() {
@@ -670,13 +699,13 @@ impl Connection {
             sa.flags.set(Flags::REUSED_PORTS);
         }
         self.ep[x.idx()].analysis.count(sa.flags);
-        Observation {
+        *obs = Observation {
             from: x,
             retransmission: retrans,
             keepalive,
             ignored: None,
             analysis: sa,
-        }
+        };
     }
 
     /// Runs the per-segment analysis for a segment from `x`.
