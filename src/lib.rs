@@ -12,6 +12,7 @@ pub mod flow;
 pub mod handoff;
 pub mod huge_pages;
 pub mod ingest;
+pub mod prefetch;
 pub mod progress;
 pub mod render;
 pub mod source;

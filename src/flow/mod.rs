@@ -32,6 +32,7 @@ use index::FlowIndex;
 
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
+use crate::prefetch::prefetch;
 use crate::tcp::TcpState;
 use crate::tcp::conn::{Connection, EndReason, Observation, Side, TrackerConfig};
 use crate::tcp::seq::SeqNum;
@@ -780,22 +781,6 @@ impl FlowTable {
             self.tombstone_deadlines.clear();
         }
         more
-    }
-}
-
-/// Asks the CPU for every cache line of `value`, all at once (see
-/// [`FlowTable::prefetch_upcoming`]).
-#[inline(always)]
-fn prefetch<T>(value: &T) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
-        let start = (value as *const T).cast::<i8>();
-        for offset in (0..std::mem::size_of::<T>()).step_by(64) {
-            // SAFETY: a prefetch is only a hint: it cannot fault and writes nothing, and the
-            // addresses are within `value`.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(start.wrapping_add(offset)) };
-        }
     }
 }
 

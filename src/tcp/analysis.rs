@@ -326,12 +326,27 @@ pub struct ConnContext {
 }
 
 /// Analyses one segment sent in the direction `fwd` (the reverse direction is `rev`).
+#[cfg(test)]
 pub fn analyze(
     fwd: &mut DirAnalysis,
     rev: &mut DirAnalysis,
     seg: &Segment,
     ctx: ConnContext,
 ) -> SegmentAnalysis {
+    let mut out = SegmentAnalysis::default();
+    analyze_into(fwd, rev, seg, ctx, &mut out);
+    out
+}
+
+/// [`analyze`], writing the result to `out` (the tracker's observation of the segment, in
+/// place: see [`crate::tcp::Connection::observe_into`]).
+pub fn analyze_into(
+    fwd: &mut DirAnalysis,
+    rev: &mut DirAnalysis,
+    seg: &Segment,
+    ctx: ConnContext,
+    out: &mut SegmentAnalysis,
+) {
     let now = seg.ts;
     let f = seg.flags;
     let (syn, fin, rst) = (f.syn(), f.fin(), f.rst());
@@ -340,7 +355,7 @@ pub fn analyze(
     let ack = seg.ack;
     let seglen = seg.payload_len;
     let window = seg.window;
-    let mut out = SegmentAnalysis::default();
+    *out = SegmentAnalysis::default();
     let mut flags = Flags::default();
 
     // The window scale comes from the SYNs (RFC 7323: in force only if both carried it).
@@ -594,7 +609,6 @@ pub fn analyze(
         }
     }
     out.flags = flags;
-    out
 }
 
 #[cfg(test)]

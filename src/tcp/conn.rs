@@ -570,6 +570,20 @@ impl Connection {
     /// stores that had just written it (a failed store-to-load forward, about a twentieth
     /// of the analysis thread's time).
     pub fn observe_into(&mut self, seg: &Segment, out: &mut Vec<Event>, obs: &mut Observation) {
+        if let Some(z) = &self.zeek {
+            crate::prefetch::prefetch(&**z);
+        }
+        self.track(seg, out, obs);
+        // Zeek's model reads nothing the tracker writes, only the sender (`obs.from`, after
+        // any swap of roles): it runs last, so that its box, asked for above, has come in
+        // from memory meanwhile.
+        if let Some(z) = self.zeek.as_mut() {
+            z.observe(seg, obs.from);
+        }
+    }
+
+    /// The tracker's share of [`Connection::observe_into`].
+    fn track(&mut self, seg: &Segment, out: &mut Vec<Event>, obs: &mut Observation) {
         let f = seg.flags;
         // Role evidence: a SYN without ACK comes from the client, a SYN-ACK from the server.
         let side = self.side_of(seg);
@@ -591,9 +605,6 @@ impl Connection {
         let x = self.side_of(seg);
         let y = x.peer();
         let ts = seg.ts;
-        if let Some(z) = self.zeek.as_mut() {
-            z.observe(seg, x);
-        }
         if ts > self.last_ts {
             self.last_ts = ts;
         }
@@ -629,20 +640,19 @@ impl Connection {
             return;
         }
         self.note_window(seg, x);
-        let sa = self.analyze(seg, x);
+        // Written in place, field by field, and never copied whole: see `observe_into`.
+        obs.from = x;
+        obs.retransmission = None;
+        obs.keepalive = false;
+        obs.ignored = None;
+        self.analyze(seg, x, &mut obs.analysis);
+        let sa = &mut obs.analysis;
         // Anything from x answers y's keep-alive probes.
         self.ep[y.idx()].unanswered_keepalives = 0;
 
         if f.rst() {
             self.on_rst(seg, x, out);
             self.ep[x.idx()].analysis.count(sa.flags);
-            *obs = Observation {
-                from: x,
-                retransmission: None,
-                keepalive: false,
-                ignored: None,
-                analysis: sa,
-            };
             return;
         }
 
@@ -653,7 +663,7 @@ impl Connection {
         let retrans = if keepalive {
             None
         } else {
-            self.retransmission_kind(seg, x, &sa)
+            self.retransmission_kind(seg, x, sa)
         };
         if keepalive {
             let e = &mut self.ep[x.idx()];
@@ -672,7 +682,7 @@ impl Connection {
             self.on_ack(seg, x, out);
         }
         if seg.payload_len > 0 && !keepalive {
-            self.on_data(seg, x, retrans, &sa, out);
+            self.on_data(seg, x, retrans, sa, out);
         }
         if f.fin() {
             self.on_fin(seg, x, retrans, out);
@@ -681,7 +691,6 @@ impl Connection {
         let end = seg.seq_end();
         let e = &mut self.ep[x.idx()];
         e.next_seq = Some(e.next_seq.map_or(end, |n| n.max(end)));
-        let mut sa = sa;
         // The tracker knows more than the flags: SYN-ACKs of a simultaneous open are not
         // retransmissions (correction 3), and an ACK from TIME_WAIT for a retransmitted FIN is
         // its re-ACK, not a duplicate ACK (correction 4).
@@ -699,17 +708,12 @@ impl Connection {
             sa.flags.set(Flags::REUSED_PORTS);
         }
         self.ep[x.idx()].analysis.count(sa.flags);
-        *obs = Observation {
-            from: x,
-            retransmission: retrans,
-            keepalive,
-            ignored: None,
-            analysis: sa,
-        };
+        obs.retransmission = retrans;
+        obs.keepalive = keepalive;
     }
 
     /// Runs the per-segment analysis for a segment from `x`.
-    fn analyze(&mut self, seg: &Segment, x: Side) -> SegmentAnalysis {
+    fn analyze(&mut self, seg: &Segment, x: Side, sa: &mut SegmentAnalysis) {
         let f = seg.flags;
         // Wireshark's iRTT: from the most recent SYN to the first ACK-bearing non-SYN segment.
         if f.syn() && !f.ack() {
@@ -728,7 +732,7 @@ impl Connection {
             Side::Client => (&mut c.analysis, &mut s.analysis),
             Side::Server => (&mut s.analysis, &mut c.analysis),
         };
-        analysis::analyze(fwd, rev, seg, ctx)
+        analysis::analyze_into(fwd, rev, seg, ctx, sa);
     }
 
     /// Window scaling is in force only when both SYNs carried the option (RFC 7323 §2.2).
