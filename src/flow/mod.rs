@@ -23,12 +23,14 @@
 //! is rescheduled only then, never per packet.
 
 mod index;
+mod tombstones;
 
 use std::net::SocketAddr;
 
 use rustc_hash::FxHashMap;
 
 use index::FlowIndex;
+use tombstones::{Tombstone, Tombstones};
 
 use crate::decode::Segment;
 use crate::event::{Event, EventKind};
@@ -168,19 +170,6 @@ struct Slot {
     scheduled: Option<Timestamp>,
 }
 
-/// What remains of a retired connection while one of its sides is still in TIME_WAIT.
-#[derive(Clone, Copy, Debug)]
-struct Tombstone {
-    id: u64,
-    /// The client is the key's `lo` endpoint.
-    client_is_lo: bool,
-    /// Bases for relative sequence numbers of late segments, client then server.
-    base: [Option<SeqNum>; 2],
-    /// Which sides are in TIME_WAIT, and until when.
-    time_wait: [bool; 2],
-    until: Timestamp,
-}
-
 /// Where a segment went.
 pub enum Routed {
     /// To a live connection, by id; what the tracker made of the segment is
@@ -201,8 +190,9 @@ pub struct FlowTable {
     /// holds another connection, or whose connection has a later deadline by now, is stale and
     /// skipped.
     deadlines: TimerWheel<(u64, usize)>,
-    tombstones: FxHashMap<FlowKey, Tombstone>,
-    tombstone_deadlines: TimerWheel<(u64, FlowKey)>,
+    tombstones: Tombstones,
+    /// Each tombstone's expiry, with its connection's id and its place among the tombstones.
+    tombstone_deadlines: TimerWheel<(u64, usize)>,
     next_id: u64,
     config: FlowConfig,
     /// Connections retired during the current step, until the caller takes them, and where
@@ -241,7 +231,7 @@ impl FlowTable {
             slots: Vec::new(),
             free: Vec::new(),
             deadlines: TimerWheel::default(),
-            tombstones: FxHashMap::default(),
+            tombstones: Tombstones::default(),
             tombstone_deadlines: TimerWheel::default(),
             next_id: 1,
             config,
@@ -313,7 +303,7 @@ impl FlowTable {
             conn.superseded(seg.ts, next_id, out);
             reused_from = Some(conn.id);
             self.retire(slot, EndReason::Replaced);
-        } else if let Some(t) = self.tombstones.get(&key).copied() {
+        } else if let Some((place, &t)) = self.tombstones.get(&key, hash) {
             if !seg.flags.syn() || seg.flags.ack() {
                 self.late_segments += 1;
                 let src_is_lo = endpoint(&seg.src) == key.lo;
@@ -332,7 +322,7 @@ impl FlowTable {
                 );
             }
             // A new SYN on a 4-tuple still in TIME_WAIT: the kernel reopens it.
-            self.tombstones.remove(&key);
+            self.tombstones.remove(place);
             reused_from = Some(t.id);
             for (i, side) in [Side::Client, Side::Server].into_iter().enumerate() {
                 if t.time_wait[i] && seg.ts < t.until {
@@ -606,8 +596,10 @@ impl FlowTable {
         if fired {
             self.prefetch_upcoming();
         }
-        while let Some((due, (id, key))) = self.tombstone_deadlines.pop_due(now) {
-            if let Some(t) = self.tombstones.get(&key)
+        let mut expired = false;
+        while let Some((due, (id, place))) = self.tombstone_deadlines.pop_due(now) {
+            expired = true;
+            if let Some(t) = self.tombstones.at(place)
                 && t.id == id
             {
                 for (i, side) in [Side::Client, Side::Server].into_iter().enumerate() {
@@ -621,8 +613,13 @@ impl FlowTable {
                         });
                     }
                 }
-                self.tombstones.remove(&key);
+                self.tombstones.remove(place);
             }
+        }
+        // The next expiry's tombstone, out of the cache since its connection retired a
+        // minute of packet time ago, is fetched meanwhile (as the deadlines' connections).
+        if expired && let [Some(&(_, (_, place))), _] = self.tombstone_deadlines.upcoming() {
+            self.tombstones.prefetch(place);
         }
     }
 
@@ -735,7 +732,7 @@ impl FlowTable {
         {
             let c = &conn;
             let tw = |side: Side| c.endpoint(side).state == TcpState::TimeWait;
-            self.tombstones.insert(
+            let place = self.tombstones.insert(
                 key,
                 Tombstone {
                     id: c.id,
@@ -745,7 +742,7 @@ impl FlowTable {
                     until,
                 },
             );
-            self.tombstone_deadlines.push(until, (c.id, key));
+            self.tombstone_deadlines.push(until, (c.id, place));
         }
         self.retired_index.insert(conn.id, self.retired.len());
         self.retired.push(conn);
