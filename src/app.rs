@@ -349,6 +349,11 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
     // A shard holds its share of the connections: its buckets of 16.
     let buckets = shard.map_or(16, |s| (s.to - s.from) as usize);
     let tw = Duration::from_secs_f64(opts.time_wait);
+    let renderer = if threaded {
+        Box::new(Threaded::new(make_renderer(opts, nanosecond)))
+    } else {
+        make_renderer(opts, nanosecond)
+    };
     let config = FlowConfig {
         tracker: TrackerConfig {
             time_wait: tw,
@@ -357,16 +362,14 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         idle_timeout: Duration::from_secs_f64(opts.idle_timeout),
         handshake_timeout: Duration::from_secs_f64(opts.handshake_timeout),
         max_connections: (opts.max_connections.saturating_mul(buckets) / 16).max(1),
+        // What `drain_pending` and `analyse` look connections up for.
+        find_by_id: opts.packets || (renderer.wants_events() && renderer.event_needs_connection()),
         ..FlowConfig::default()
     };
     Pipeline {
         table: FlowTable::new(config),
         shard,
-        renderer: if threaded {
-            Box::new(Threaded::new(make_renderer(opts, nanosecond)))
-        } else {
-            make_renderer(opts, nanosecond)
-        },
+        renderer,
         summary: Summary::default(),
         events: Vec::new(),
         spent: Vec::new(),

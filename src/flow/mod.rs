@@ -109,6 +109,10 @@ pub struct FlowConfig {
     /// way. Below it (ordinary captures) nothing is kept so, and no connection is ever made
     /// twice.
     pub compact_above: usize,
+    /// Keep what [`FlowTable::get`] needs: an index of the connections by id. The text
+    /// timeline and the per-segment view ask for connections by id; JSON and the table do
+    /// not, and keeping it cost a cache miss for every connection retired.
+    pub find_by_id: bool,
 }
 
 impl Default for FlowConfig {
@@ -120,6 +124,7 @@ impl Default for FlowConfig {
             handshake_timeout: Duration(150 * Timestamp::NANOS_PER_SEC),
             max_connections: 1_000_000,
             compact_above: 65_536,
+            find_by_id: true,
         }
     }
 }
@@ -363,7 +368,9 @@ impl FlowTable {
             self.pending_opening = Some((slot, id, vec![*seg]));
         }
         self.by_key.insert(hash, slot);
-        self.by_id.insert(id, slot);
+        if self.config.find_by_id {
+            self.by_id.insert(id, slot);
+        }
         self.peak_live = self.peak_live.max(self.by_key.len());
         self.reschedule(slot);
         Routed::Live(id)
@@ -508,6 +515,7 @@ impl FlowTable {
 
     /// The connection with this id, live or retired during the current step.
     pub fn get(&self, id: u64) -> Option<&Connection> {
+        debug_assert!(self.config.find_by_id, "get needs FlowConfig::find_by_id");
         match self.by_id.get(&id) {
             // An opening's events are all written: nobody asks for it.
             Some(&slot) => match &self.slots[slot].as_ref()?.held {
@@ -723,7 +731,9 @@ impl FlowTable {
         };
         let removed = self.by_key.remove(key.spread(), slot);
         debug_assert!(removed, "a live slot is in the index");
-        self.by_id.remove(&conn.id);
+        if self.config.find_by_id {
+            self.by_id.remove(&conn.id);
+        }
         self.free.push(slot);
         conn.end_reason = reason;
         // A side still in TIME_WAIT leaves a tombstone until it expires.
@@ -744,7 +754,9 @@ impl FlowTable {
             );
             self.tombstone_deadlines.push(until, (c.id, place));
         }
-        self.retired_index.insert(conn.id, self.retired.len());
+        if self.config.find_by_id {
+            self.retired_index.insert(conn.id, self.retired.len());
+        }
         self.retired.push(conn);
     }
 
