@@ -74,14 +74,22 @@ impl Ingest {
             c.filtered_out += 1;
             return Ok(());
         }
-        match self.decoder.decode(p.link, p.data, p.ts, c.packets) {
-            Ok(seg) => {
+        // The segment is decoded in its place in the batch (see `Decoder::decode_into`).
+        out.push(Item::Segment(Segment::PLACEHOLDER, 0));
+        let Some(Item::Segment(seg, spread)) = out.last_mut() else {
+            unreachable!("pushed above");
+        };
+        match self
+            .decoder
+            .decode_into(p.link, p.data, p.ts, c.packets, seg)
+        {
+            Ok(()) => {
                 c.tcp_segments += 1;
-                out.push(Item::Segment(seg, FlowKey::of(&seg).spread()));
+                *spread = FlowKey::of(seg).spread();
             }
             Err(skip) => {
                 c.skipped[skip.index()] += 1;
-                out.push(Item::Tick(p.ts));
+                *out.last_mut().expect("pushed above") = Item::Tick(p.ts);
             }
         }
         Ok(())
