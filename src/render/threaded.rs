@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, Sender, SyncSender, channel, sync_channel};
 use std::thread::JoinHandle;
 
 use crate::event::Event;
+use crate::prefetch::prefetch;
 use crate::render::{ConnHeader, Renderer};
 use crate::summary::Summary;
 use crate::tcp::Connection;
@@ -63,6 +64,17 @@ impl Threaded {
             let mut counted = Summary::default();
             // Waits by polling, so that the analysis's `send` need not wake this thread.
             while let Some(mut batch) = crate::handoff::recv(&rx) {
+                // The batch's connections were last written on the other core: asked for
+                // all at once (a few dozen, tens of kilobytes), they come in while the
+                // events before them are written.
+                for m in &batch {
+                    if let Msg::Connection(c) = m {
+                        prefetch(&**c);
+                        if let Some(z) = &c.zeek {
+                            prefetch(&**z);
+                        }
+                    }
+                }
                 for m in batch.drain(..) {
                     match m {
                         Msg::Start(t) => r.start(t),
