@@ -74,7 +74,7 @@ pub trait Renderer {
 }
 
 /// Who a connection is, as an event's line needs it.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConnHeader {
     pub id: u64,
     pub client: std::net::SocketAddr,
