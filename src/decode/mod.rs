@@ -371,7 +371,9 @@ fn decode_ip(
     };
     let (src_ip, dst_ip): (IpAddr, IpAddr) = (slice.source_addr(), slice.destination_addr());
     let ip_len = (ip_header_len + tcp_len) as u32;
-    parse_tcp(tcp, tcp_len, src_ip, dst_ip, ts, frame_no, ip_len)
+    let mut seg = Segment::PLACEHOLDER;
+    parse_tcp_into(tcp, tcp_len, src_ip, dst_ip, ts, frame_no, ip_len, &mut seg)?;
+    Ok(seg)
 }
 
 /// Where the TCP header starts and how long the IP packet says it is, for the common case read
@@ -432,7 +434,7 @@ fn plain_segment_into(
     let tcp = &ip[h.header_len..h.declared.min(ip.len())];
     let tcp_len = h.declared - h.header_len;
     let ip_len = h.declared as u32;
-    // Each branch has its own copy of parse_tcp, which then builds its addresses knowing
+    // Each branch has its own copy of parse_tcp_into, which then builds its addresses knowing
     // their family.
     if h.header_len == 20 {
         let a = |i: usize| IpAddr::from([ip[i], ip[i + 1], ip[i + 2], ip[i + 3]]);
@@ -485,23 +487,7 @@ fn l2tp_inner_ip(udp: &[u8]) -> Option<&[u8]> {
 }
 
 /// Reads the TCP header from `tcp` (the captured bytes) given the segment's real length and
-/// that of its IP packet.
-#[inline(always)]
-fn parse_tcp(
-    tcp: &[u8],
-    tcp_len: usize,
-    src_ip: IpAddr,
-    dst_ip: IpAddr,
-    ts: Timestamp,
-    frame: u64,
-    ip_len: u32,
-) -> Result<Segment, Skip> {
-    let mut seg = Segment::PLACEHOLDER;
-    parse_tcp_into(tcp, tcp_len, src_ip, dst_ip, ts, frame, ip_len, &mut seg)?;
-    Ok(seg)
-}
-
-/// [`parse_tcp`], writing the segment into `out` (left as it was on an error).
+/// that of its IP packet, and writes the segment into `out` (left as it was on an error).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn parse_tcp_into(
