@@ -169,14 +169,19 @@ fn adopt<T: Copy>(new: &mut Vec<T>, old: &mut Vec<T>) {
 
 /// What the analysis keeps for one direction (Wireshark's `tcp_analyze_seq_info`).
 #[derive(Clone, Debug)]
+// In this order, which C's layout keeps: what every segment reads first, the gaps and the
+// flag counts, which few segments touch, last (see `Endpoint`).
+#[repr(C)]
 pub struct DirAnalysis {
     /// One past the highest sequence number sent (None: unknown yet).
     nextseq: Option<SeqNum>,
-    nextseq_time: Timestamp,
     /// The highest contiguous end: raised only by a segment starting exactly at it.
     maxseqtobeacked: Option<SeqNum>,
     /// Ack field and time of the last packet of this direction (whatever its flags).
     lastack: Option<SeqNum>,
+    /// Highest ACK of this direction's data already reported as acknowledging unseen bytes.
+    acked_unseen_upto: Option<SeqNum>,
+    nextseq_time: Timestamp,
     lastack_time: Timestamp,
     lastnondupack: u64,
     dupacknum: i32,
@@ -186,17 +191,15 @@ pub struct DirAnalysis {
     win_scale: WinScale,
     last_flags: Flags,
     unacked: Vec<Unacked>,
-    holes: Vec<Hole>,
-    /// Highest ACK of this direction's data already reported as acknowledging unseen bytes.
-    acked_unseen_upto: Option<SeqNum>,
-    /// Count of each flag, in the order of [`Flags::NAMES`].
-    pub counts: [u32; 16],
     /// Round-trip samples (data sent → its exact ACK), microseconds; at most
     /// `MAX_RTT_SAMPLES` are kept, min and max are exact.
     rtt_samples: Vec<u32>,
     pub rtt_count: u64,
     pub rtt_min: Option<Duration>,
     pub rtt_max: Option<Duration>,
+    holes: Vec<Hole>,
+    /// Count of each flag, in the order of [`Flags::NAMES`].
+    pub counts: [u32; 16],
 }
 
 impl Default for DirAnalysis {
