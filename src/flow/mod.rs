@@ -86,6 +86,15 @@ impl FlowKey {
     }
 }
 
+/// The soonest the next check of an open connection can come after its last segment: the
+/// shorter of `CHECK_EVERY` and its timeouts (0 is none).
+fn open_step(config: &FlowConfig) -> Duration {
+    [config.idle_timeout, config.handshake_timeout]
+        .into_iter()
+        .filter(|t| t.0 != 0)
+        .fold(CHECK_EVERY, Duration::min)
+}
+
 /// A connection's deadline is checked at least this often. Most connections close long before
 /// their idle timeout, and the entry of a deadline that has moved stays in the queue until its
 /// time comes: entries at most this far ahead keep the queue to the connections of the last
@@ -214,6 +223,8 @@ pub struct FlowTable {
     pending_opening: Option<(usize, u64, Vec<Segment>)>,
     /// What the tracker made of the last segment routed to a live connection.
     observation: Observation,
+    /// The soonest an open connection's next check can come after its last segment.
+    open_step: Duration,
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
@@ -251,6 +262,7 @@ impl FlowTable {
             evicted: 0,
             idle_expired: 0,
             peak_live: 0,
+            open_step: open_step(&config),
         }
     }
 
@@ -537,7 +549,8 @@ impl FlowTable {
         self.retired.drain(..)
     }
 
-    /// When this connection next needs attention.
+    /// When this connection next needs attention (the next check of it is at the earliest of
+    /// this and `CHECK_EVERY` after its last segment).
     fn deadline(&self, conn: &Connection) -> Timestamp {
         if conn.is_closed_or_time_wait() {
             let linger_end = conn.last_ts.plus(self.config.linger);
@@ -562,11 +575,20 @@ impl FlowTable {
         // An opening keeps the deadline it had as a connection: nothing has changed it.
         let Some(Slot {
             held: Held::Full(conn),
+            scheduled,
             ..
         }) = self.slots[slot].as_ref()
         else {
             return;
         };
+        // Most segments come here from an open connection that has a check scheduled within
+        // `open_step` of its last segment, which nothing below could bring forward: that is
+        // known without working out the deadline.
+        if scheduled.is_some_and(|t| t <= conn.last_ts.plus(self.open_step))
+            && !conn.is_closed_or_time_wait()
+        {
+            return;
+        }
         let due = self.deadline(conn);
         if due == Timestamp(u64::MAX) {
             return; // never
@@ -943,6 +965,53 @@ mod tests {
             c[0].states(),
             [TcpState::Established, TcpState::Established]
         );
+    }
+
+    /// Timeouts shorter than `CHECK_EVERY` still end a connection on time, whatever segments
+    /// came before (each of them may leave the check scheduled as it was).
+    #[test]
+    fn short_timeouts_end_connections_on_time() {
+        let config = FlowConfig {
+            handshake_timeout: Duration(1_000_000_000),
+            ..FlowConfig::default()
+        };
+        assert_eq!(open_step(&config), Duration(1_000_000_000));
+        // A SYN, its retransmission half a second later, then nothing: forgotten one second
+        // after the retransmission.
+        let (mut t, mut out) = (FlowTable::new(config), Vec::new());
+        t.segment(&seg(true, S, 1000, 0, 0.0), &mut out);
+        t.segment(&seg(true, S, 1000, 0, 0.5), &mut out);
+        t.advance(Timestamp(1_499_000_000), &mut out);
+        assert_eq!(t.live(), 1);
+        t.advance(Timestamp(1_500_000_000), &mut out);
+        assert_eq!(t.live(), 0);
+        // An idle timeout shorter than the handshake's: the check scheduled during the
+        // handshake is too late once it is done. Established at 0.2 s, then data at 0.6 and
+        // 1.0 s: forgotten at 2.0 s.
+        let config = FlowConfig {
+            idle_timeout: Duration(1_000_000_000),
+            ..FlowConfig::default()
+        };
+        let (mut t, mut out) = (FlowTable::new(config), Vec::new());
+        established_connection(&mut t, &mut out);
+        t.segment(&seg(true, A, 1001, 5001, 0.6), &mut out);
+        t.segment(&seg(false, A, 5001, 1001, 1.0), &mut out);
+        t.advance(Timestamp(1_999_000_000), &mut out);
+        assert_eq!(t.live(), 1);
+        t.advance(Timestamp(2_000_000_000), &mut out);
+        assert_eq!(t.live(), 0);
+        assert_eq!(kinds(&out), ["idle_timeout"]);
+        // Timeouts off: only `CHECK_EVERY` is left, and nothing is ever forgotten.
+        let never = FlowConfig {
+            handshake_timeout: Duration(0),
+            idle_timeout: Duration(0),
+            ..FlowConfig::default()
+        };
+        assert_eq!(open_step(&never), CHECK_EVERY);
+        let (mut t, mut out) = (FlowTable::new(never), Vec::new());
+        established_connection(&mut t, &mut out);
+        t.advance(Timestamp(u64::MAX / 2), &mut out);
+        assert_eq!(t.live(), 1);
     }
 
     /// A thousand connections, each closed within a second: the deadline queue holds the
