@@ -64,6 +64,12 @@ impl FlowIndex {
         tag as usize & self.mask
     }
 
+    /// Asks the CPU for the place where a lookup of `hash` starts (see
+    /// [`FlowTable::prefetch_lookup`](super::FlowTable::prefetch_lookup)).
+    pub fn prefetch_home(&self, hash: u64) {
+        crate::prefetch::prefetch(&self.entries[self.home(tag(hash))]);
+    }
+
     /// The slots whose hash shares `hash`'s tag, in probe order: the caller checks the key.
     pub fn candidates(&self, hash: u64) -> impl Iterator<Item = usize> + '_ {
         let tag = tag(hash);

@@ -55,6 +55,11 @@ impl Tombstones {
             })
     }
 
+    /// Asks the CPU for where a lookup of the spread `hash` starts.
+    pub fn prefetch_lookup(&self, hash: u64) {
+        self.index.prefetch_home(hash);
+    }
+
     /// The tombstone at `place`, if one is there.
     pub fn at(&self, place: usize) -> Option<&Tombstone> {
         self.slab.get(place)?.as_ref().map(|(_, t)| t)
