@@ -149,7 +149,9 @@ impl Pipeline {
             let with_conn = self.renderer.event_needs_connection();
             // A segment's events are mostly about one connection: look it up once.
             let mut header: Option<(u64, Option<ConnHeader>)> = None;
-            for ev in self.events.drain(..) {
+            // By reference, not moved out: see `Threaded::event` on reading an event just
+            // written.
+            for ev in &self.events {
                 let conn = match header {
                     Some((id, h)) if id == ev.conn => h,
                     _ if with_conn => {
@@ -159,8 +161,9 @@ impl Pipeline {
                     }
                     _ => None,
                 };
-                self.renderer.event(&ev, conn.as_ref())?;
+                self.renderer.event(ev, conn.as_ref())?;
             }
+            self.events.clear();
         } else {
             self.events.clear();
         }

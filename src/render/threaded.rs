@@ -188,7 +188,18 @@ impl Renderer for Threaded {
             self.last_header = Some(*h);
             self.push(Msg::Header(*h))?;
         }
-        self.push(Msg::Event(ev.clone(), conn.is_some()))
+        // The tracker wrote the event field by field a moment ago. A copy of it whole read
+        // its time and connection id with one 16-byte load, which waited for the two 8-byte
+        // stores to land (a failed store-to-load forward); read one by one, each comes
+        // straight from its store. `black_box` keeps the compiler from merging the two loads.
+        let ev = Event {
+            ts: *std::hint::black_box(&ev.ts),
+            conn: *std::hint::black_box(&ev.conn),
+            from: ev.from,
+            kind: ev.kind.clone(),
+            states: ev.states,
+        };
+        self.push(Msg::Event(ev, conn.is_some()))
     }
     fn connection(&mut self, c: &Connection) -> io::Result<()> {
         self.push(Msg::Connection(Box::new(c.clone())))
