@@ -710,18 +710,23 @@ impl FlowTable {
     /// whose slot was asked for when the deadline before it came due, and the slot of the one
     /// after. A deadline finds its slot and its connection untouched for seconds of packet
     /// time, out of the cache; deadlines come due some tens of packets apart, time enough for
-    /// memory to answer.
+    /// memory to answer. If the next one retires its connection, that takes its entry out
+    /// of the index and puts one in the tombstones' index: both are asked for too.
     fn prefetch_upcoming(&self) {
         let [next, after] = self.deadlines.upcoming();
         if let Some(&(_, (id, slot))) = next
             && let Some(Some(Slot {
                 held: Held::Full(conn),
                 id: held_id,
+                key,
                 ..
             })) = self.slots.get(slot)
             && *held_id == id
         {
             prefetch(&**conn);
+            let hash = key.spread();
+            self.by_key.prefetch_home(hash);
+            self.tombstones.prefetch_lookup(hash);
         }
         if let Some(&(_, (_, slot))) = after
             && let Some(s) = self.slots.get(slot)
