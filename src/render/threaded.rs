@@ -84,6 +84,13 @@ impl Threaded {
                         }
                     }
                 }
+                // Then the RTT samples they point to (for the median). Finding them waits for
+                // the first connection to come in, by when the others are on their way.
+                for m in &batch {
+                    if let Msg::Connection(c) = m {
+                        c.ep.iter().for_each(|e| e.analysis.prefetch_rtt_samples());
+                    }
+                }
                 for m in batch.drain(..) {
                     match m {
                         Msg::Start(t) => r.start(t),

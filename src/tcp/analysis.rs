@@ -244,6 +244,11 @@ impl DirAnalysis {
         Some(Duration(u64::from(*median) * 1000))
     }
 
+    /// Asks the CPU for the kept RTT samples, which [`DirAnalysis::rtt_median`] reads.
+    pub fn prefetch_rtt_samples(&self) {
+        crate::prefetch::prefetch_slice(&self.rtt_samples);
+    }
+
     /// Frees what only an open connection needs (the unacknowledged segments, the gaps): the
     /// connection is closed and only stragglers can follow.
     pub fn release(&mut self) {
