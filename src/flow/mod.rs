@@ -984,6 +984,14 @@ mod tests {
         );
     }
 
+    /// The table's one connection is still held a millisecond before `nanos`, and gone at it.
+    fn forgotten_at(t: &mut FlowTable, out: &mut Vec<Event>, nanos: u64) {
+        t.advance(Timestamp(nanos - 1_000_000), out);
+        assert_eq!(t.live(), 1, "held until {nanos} ns");
+        t.advance(Timestamp(nanos), out);
+        assert_eq!(t.live(), 0, "forgotten at {nanos} ns");
+    }
+
     /// Timeouts shorter than `CHECK_EVERY` still end a connection on time, whatever segments
     /// came before (each of them may leave the check scheduled as it was).
     #[test]
@@ -998,10 +1006,7 @@ mod tests {
         let (mut t, mut out) = (FlowTable::new(config), Vec::new());
         t.segment(&seg(true, S, 1000, 0, 0.0), &mut out);
         t.segment(&seg(true, S, 1000, 0, 0.5), &mut out);
-        t.advance(Timestamp(1_499_000_000), &mut out);
-        assert_eq!(t.live(), 1);
-        t.advance(Timestamp(1_500_000_000), &mut out);
-        assert_eq!(t.live(), 0);
+        forgotten_at(&mut t, &mut out, 1_500_000_000);
         // An idle timeout shorter than the handshake's: the check scheduled during the
         // handshake is too late once it is done. Established at 0.2 s, then data at 0.6 and
         // 1.0 s: forgotten at 2.0 s.
@@ -1013,10 +1018,7 @@ mod tests {
         established_connection(&mut t, &mut out);
         t.segment(&seg(true, A, 1001, 5001, 0.6), &mut out);
         t.segment(&seg(false, A, 5001, 1001, 1.0), &mut out);
-        t.advance(Timestamp(1_999_000_000), &mut out);
-        assert_eq!(t.live(), 1);
-        t.advance(Timestamp(2_000_000_000), &mut out);
-        assert_eq!(t.live(), 0);
+        forgotten_at(&mut t, &mut out, 2_000_000_000);
         assert_eq!(kinds(&out), ["idle_timeout"]);
         // Timeouts off: only `CHECK_EVERY` is left, and nothing is ever forgotten.
         let never = FlowConfig {
