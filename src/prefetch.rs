@@ -4,8 +4,10 @@
 //! deadline mostly finds its connection out of the cache: touched last some tens of thousands
 //! of packets ago. Where the code knows early which memory it will read, it asks for all of
 //! it at once, so that the cache misses overlap with each other and with other work instead
-//! of coming one after another. Used for the next deadlines' slots and connections (the flow
-//! table) and for Zeek's model of a connection, while the tracker runs.
+//! of coming one after another. Used for the index entries of the segments a few places
+//! ahead in a batch, for the next deadlines' slots, connections and index entries (the flow
+//! table), for Zeek's model of a connection while the tracker runs, and on the output thread
+//! for a batch's connections and their RTT samples.
 
 /// Asks the CPU for every cache line of `value`, all at once; a hint, with no effect on what
 /// the program computes.
