@@ -103,7 +103,13 @@ impl<T: Copy + Ord> TimerWheel<T> {
                 return None;
             }
             let (sec, mut next) = self.buckets.pop_first().expect("checked");
-            next.sort_unstable_by(|a, b| b.cmp(a));
+            // A bucket is a few runs already in order: each kind of deadline (the next check,
+            // a linger's end, a TIME_WAIT's) lies a fixed time after the packet that set it,
+            // and packets come in time order. The stable sort finds the runs and merges
+            // them; the unstable one sorted from scratch, 2.4% of the analysis thread's
+            // instructions on the benchmark. (Equal entries are equal values: the order is
+            // the same.)
+            next.sort_by(|a, b| b.cmp(a));
             let drained = std::mem::replace(&mut self.current, next);
             if drained.capacity() > 0 {
                 self.spare.push(drained);
