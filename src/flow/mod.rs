@@ -583,6 +583,8 @@ impl FlowTable {
         }
     }
 
+    /// Inlined into every segment's path: most calls end at its first check.
+    #[inline(always)]
     fn reschedule(&mut self, slot: usize) {
         // An opening keeps the deadline it had as a connection: nothing has changed it.
         let Some(Slot {
@@ -601,6 +603,20 @@ impl FlowTable {
         {
             return;
         }
+        self.reschedule_from_deadline(slot);
+    }
+
+    /// The rest of `reschedule`: works the deadline out and queues a check when it is
+    /// earlier than the one queued.
+    #[inline(never)]
+    fn reschedule_from_deadline(&mut self, slot: usize) {
+        let Some(Slot {
+            held: Held::Full(conn),
+            ..
+        }) = self.slots[slot].as_ref()
+        else {
+            return;
+        };
         let due = self.deadline(conn);
         if due == Timestamp(u64::MAX) {
             return; // never
