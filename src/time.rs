@@ -135,6 +135,31 @@ fn push_digits(out: &mut Vec<u8>, n: u64, width: usize) {
     out.extend_from_slice(&buf[..width]);
 }
 
+/// `00` to `99`, two bytes each.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+    0001020304050607080910111213141516171819\
+    2021222324252627282930313233343536373839\
+    4041424344454647484950515253545556575859\
+    6061626364656667686970717273747576777879\
+    8081828384858687888990919293949596979899";
+
+/// `n` (below 10⁹: nanoseconds) as nine digits, with leading zeros. Two digits at a time: the
+/// output thread writes one for every timestamp of a JSON run (millions), and digit by digit
+/// they were 6% of its instructions.
+fn nine_digits(n: u32) -> [u8; 9] {
+    debug_assert!(n < 1_000_000_000);
+    let pair = |v: u32| {
+        let i = 2 * (v as usize % 100);
+        [DIGIT_PAIRS[i], DIGIT_PAIRS[i + 1]]
+    };
+    let (high, low) = (n / 10_000, n % 10_000);
+    let [a, b] = pair(high / 100);
+    let [c, d] = pair(high);
+    let [e, f] = pair(low / 100);
+    let [g, h] = pair(low);
+    [b'0' + (high / 10_000) as u8, a, b, c, d, e, f, g, h]
+}
+
 /// Appends `YYYY-MM-DD<sep>HH:MM:SS.fff…` for `ts` shifted by `offset_secs`, digit by digit.
 fn push_calendar(out: &mut Vec<u8>, ts: Timestamp, offset_secs: i64, digits: usize, sep: u8) {
     let secs = ts.secs() as i64 + offset_secs;
@@ -182,11 +207,7 @@ impl Timestamp {
         let mut text = [0u8; CALENDAR + 11];
         text[..CALENDAR].copy_from_slice(cache.calendar(self, b'T', |_| 0));
         text[CALENDAR] = b'.';
-        let mut nanos = self.subsec_nanos();
-        for digit in text[CALENDAR + 1..CALENDAR + 10].iter_mut().rev() {
-            *digit = b'0' + (nanos % 10) as u8;
-            nanos /= 10;
-        }
+        text[CALENDAR + 1..CALENDAR + 10].copy_from_slice(&nine_digits(self.subsec_nanos()));
         text[CALENDAR + 10] = b'Z';
         out.extend_from_slice(&text);
     }
@@ -412,6 +433,27 @@ mod tests {
             Timestamp(0).rfc3339().to_string(),
             "1970-01-01T00:00:00.000000000Z"
         );
+    }
+
+    #[test]
+    fn nine_digits_pads_every_place() {
+        for n in [
+            0,
+            7,
+            10,
+            99,
+            100,
+            9_999,
+            10_000,
+            10_001,
+            99_999,
+            100_000,
+            123_456_789,
+            900_000_009,
+            999_999_999,
+        ] {
+            assert_eq!(nine_digits(n), *format!("{n:09}").as_bytes(), "{n}");
+        }
     }
 
     #[test]
