@@ -6,6 +6,7 @@
 
 pub mod app;
 pub mod cli;
+pub mod cores;
 pub mod decode;
 pub mod event;
 pub mod flow;

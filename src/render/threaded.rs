@@ -65,6 +65,7 @@ impl Threaded {
         let wants_events = inner.wants_events();
         let event_needs_connection = inner.event_needs_connection();
         let worker = std::thread::spawn(move || {
+            crate::cores::keep_off_analysis_core();
             let mut r = inner;
             // Counting a finished connection reads most of it. The analysis thread would read
             // it for that alone, from memory, after seconds of packet time (its retirement);

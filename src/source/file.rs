@@ -277,6 +277,11 @@ impl CaptureFile {
         &self.path
     }
 
+    /// Is the file gzip-compressed (reading it costs the decompression)?
+    pub fn compressed(&self) -> bool {
+        self.compressed
+    }
+
     /// Is reading this file cheap next to analysing it? An uncompressed capture whose snap
     /// length keeps only the headers (at most 256 bytes a packet, as `tcpdump -s 96`): then
     /// a packet costs its reader a few tens of nanoseconds, and its analysis more. In pcapng,
