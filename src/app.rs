@@ -58,7 +58,16 @@ struct Pipeline {
     live: bool,
     /// Set when writing the output failed (a closed pipe ends the run quietly).
     output_error: Option<io::Error>,
+    /// The renderer takes events in bulk (see `Renderer::takes_events_in_bulk`): `events`
+    /// then holds every event not yet handed over, and `placed` counts the connections
+    /// handed over since.
+    bulk: bool,
+    placed: usize,
 }
+
+/// In bulk, events are handed over once this many are waiting, or once this many
+/// connections are placed among them: a few hundred microseconds of analysis.
+const BULK: usize = 512;
 
 impl Pipeline {
     /// Analyses one item; false once the output has failed and the run should stop.
@@ -134,13 +143,37 @@ impl Pipeline {
     /// Renders pending events, then the connections that are over. Called twice for every
     /// segment, and mostly there is nothing to do: that check is made here, inlined, and the
     /// work is a call away.
-    #[inline]
+    #[inline(always)]
     fn drain(&mut self) -> io::Result<()> {
+        if self.bulk {
+            if !self.table.has_retired() && self.events.len() < BULK {
+                return Ok(());
+            }
+            return self.drain_bulk();
+        }
         if self.events.is_empty() && !self.table.has_retired() && !(self.live && self.packets_view)
         {
             return Ok(());
         }
         self.drain_pending()
+    }
+
+    /// `drain` for a renderer that takes events in bulk: the events stay where the tracker
+    /// wrote them, without a copy each, until enough are waiting.
+    #[inline(never)]
+    fn drain_bulk(&mut self) -> io::Result<()> {
+        if self.table.has_retired() {
+            self.hand_over_retired()?;
+        }
+        if self.events.len() >= BULK || self.placed >= BULK {
+            self.hand_over_events()?;
+        }
+        Ok(())
+    }
+
+    fn hand_over_events(&mut self) -> io::Result<()> {
+        self.placed = 0;
+        self.renderer.events_bulk(&mut self.events)
     }
 
     fn drain_pending(&mut self) -> io::Result<()> {
@@ -201,7 +234,10 @@ impl Pipeline {
                     kinds: matched,
                 });
             }
-            if self.renderer.takes_connections() {
+            if self.bulk {
+                self.renderer.connection_at(c, self.events.len())?;
+                self.placed += 1;
+            } else if self.renderer.takes_connections() {
                 self.renderer.connection_owned(c)?;
             } else {
                 self.renderer.connection(&c)?;
@@ -228,6 +264,9 @@ impl Pipeline {
             self.drain()?;
         }
         self.drain()?;
+        if self.bulk {
+            self.hand_over_events()?;
+        }
         let t = &self.table;
         self.summary.late_segments = t.late_segments;
         self.summary.evicted = t.evicted;
@@ -388,6 +427,7 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         find_by_id: opts.packets || (renderer.wants_events() && renderer.event_needs_connection()),
         ..FlowConfig::default()
     };
+    let bulk = renderer.takes_events_in_bulk();
     Pipeline {
         table: FlowTable::new(config),
         shard,
@@ -401,6 +441,8 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         fail_on: opts.fail_on.clone(),
         live: false,
         output_error: None,
+        bulk,
+        placed: 0,
     }
 }
 

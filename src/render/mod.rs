@@ -56,6 +56,21 @@ pub trait Renderer {
     fn connection_owned(&mut self, conn: Box<Connection>) -> io::Result<()> {
         self.connection(&conn)
     }
+    /// Does this renderer take events in bulk (JSON's output thread)? Then the analysis keeps
+    /// them in its own list instead of handing each over: a finished connection is given
+    /// with its place in that list (`connection_at`), and the whole list every few hundred
+    /// events (`events_bulk`), which leaves an empty one in its place.
+    fn takes_events_in_bulk(&self) -> bool {
+        false
+    }
+    /// `conn` comes after the first `place` events of the list `events_bulk` hands over next.
+    /// (These two are called only when `takes_events_in_bulk`.)
+    fn connection_at(&mut self, _conn: Box<Connection>, _place: usize) -> io::Result<()> {
+        unreachable!("only a renderer that takes events in bulk is given them so")
+    }
+    fn events_bulk(&mut self, _events: &mut Vec<Event>) -> io::Result<()> {
+        unreachable!("only a renderer that takes events in bulk is given them so")
+    }
     /// Does this renderer count the connections it is given into the summary itself (with
     /// [`Summary::count_connection`], before `finish`)? Then the analysis does not.
     fn counts_connections(&self) -> bool {
