@@ -497,7 +497,17 @@ impl Connection {
     }
 
     pub fn side_of(&self, seg: &Segment) -> Side {
-        if seg.src == self.client {
+        // The segment is this connection's: its source is the client or the server. Unless
+        // both ends use the same port, the source port alone tells which, without comparing
+        // addresses (twice a segment).
+        debug_assert!(seg.src == self.client || seg.src == self.server);
+        let (port, other) = (seg.src.port(), seg.dst.port());
+        let from_client = if port != other {
+            port == self.client.port()
+        } else {
+            seg.src == self.client
+        };
+        if from_client {
             Side::Client
         } else {
             Side::Server
@@ -1593,6 +1603,22 @@ mod tests {
             (a.history(), a.conn_state(), a.orig),
             (b.history(), b.conn_state(), b.orig)
         );
+    }
+
+    /// Both ends on one port (a peer-to-peer protocol's fixed port): the sender is told by
+    /// its address, not its port, and each side counts its own segments.
+    #[test]
+    fn both_ends_on_one_port_are_told_apart_by_address() {
+        let mut w = Wire::new();
+        w.client = "10.0.0.1:7000".parse().unwrap();
+        w.server = "10.0.0.2:7000".parse().unwrap();
+        w.handshake();
+        w.c(".P", C_ISN + 1, S_ISN + 1, 100, 10.0);
+        let c = w.conn.as_ref().unwrap();
+        assert_eq!(c.states(), [TcpState::Established, TcpState::Established]);
+        let (cl, sv) = (c.endpoint(Side::Client), c.endpoint(Side::Server));
+        assert_eq!((cl.packets, sv.packets), (3, 1));
+        assert_eq!((cl.payload_bytes, sv.payload_bytes), (100, 0));
     }
 
     #[test]
