@@ -27,6 +27,9 @@ pub enum Item {
     Tick(Timestamp),
 }
 
+/// How many items ahead the reading thread asks for its batch's memory.
+const WRITE_AHEAD: usize = 8;
+
 /// What this stage counts; the run's summary takes them over at the end.
 #[derive(Clone, Debug, Default)]
 pub struct IngestCounts {
@@ -43,6 +46,8 @@ pub struct Ingest {
     decoder: Decoder,
     filter: Option<PacketFilter>,
     pub counts: IngestCounts,
+    /// See `packet`.
+    prefetch_write: bool,
 }
 
 impl Ingest {
@@ -51,6 +56,7 @@ impl Ingest {
             decoder: Decoder::default(),
             filter,
             counts: IngestCounts::default(),
+            prefetch_write: crate::prefetch::can_prefetch_write(),
         }
     }
 
@@ -73,6 +79,12 @@ impl Ingest {
         {
             c.filtered_out += 1;
             return Ok(());
+        }
+        // The batch's memory was last read on the analysis thread's core: its lines are
+        // asked for a few items ahead, to be written, so that the writes below need not wait
+        // for the other core to let go of them.
+        if self.prefetch_write {
+            crate::prefetch::prefetch_write(out.as_ptr().wrapping_add(out.len() + WRITE_AHEAD));
         }
         // The segment is decoded in its place in the batch (see `Decoder::decode_into`).
         out.push(Item::Segment(Segment::PLACEHOLDER, 0));

@@ -42,3 +42,32 @@ pub fn prefetch_slice<T>(values: &[T]) {
     #[cfg(not(target_arch = "x86_64"))]
     let _ = values;
 }
+
+/// Can this processor prefetch for writing (`prefetchw`, CPUID PRFCHW)? AMD's have for
+/// decades, Intel's since Broadwell.
+pub fn can_prefetch_write() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        // Leaf 0x8000_0000 says which extended leaves exist; PRFCHW is bit 8 of ECX in
+        // 0x8000_0001 (Linux's `3dnowprefetch` flag).
+        use std::arch::x86_64::__cpuid;
+        __cpuid(0x8000_0000).eax >= 0x8000_0001 && __cpuid(0x8000_0001).ecx & (1 << 8) != 0
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// Asks the CPU for the cache line at `at` in order to write it (`prefetchw`): it comes
+/// exclusive, taken from another core's cache if need be, before the write that needs it.
+/// A hint: it cannot fault. Only where [`can_prefetch_write`].
+#[inline(always)]
+pub fn prefetch_write<T>(at: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint: it cannot fault and writes nothing; callers check
+    // `can_prefetch_write` first.
+    unsafe {
+        std::arch::asm!("prefetchw [{}]", in(reg) at, options(nostack, preserves_flags, readonly));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = at;
+}
