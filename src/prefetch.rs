@@ -6,8 +6,9 @@
 //! it at once, so that the cache misses overlap with each other and with other work instead
 //! of coming one after another. Used for the index entries of the segments a few places
 //! ahead in a batch, for the next deadlines' slots, connections and index entries (the flow
-//! table), for Zeek's model of a connection while the tracker runs, and on the output thread
-//! for a batch's connections and their RTT samples.
+//! table), for Zeek's model of a connection while the tracker runs, on the output thread for
+//! a batch's connections and their RTT samples, and, to be written, on the reading thread for
+//! the batch it fills.
 
 /// Asks the CPU for every cache line of `value`, all at once; a hint, with no effect on what
 /// the program computes.
