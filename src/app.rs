@@ -65,6 +65,8 @@ struct Pipeline {
     placed: usize,
     /// The input is over (`close_out`): connections retired now are the last.
     closing: bool,
+    /// The processor has `prefetchw` (see `drain`).
+    prefetch_write: bool,
 }
 
 /// In bulk, events are handed over once this many are waiting, or once this many
@@ -148,6 +150,12 @@ impl Pipeline {
     #[inline(always)]
     fn drain(&mut self) -> io::Result<()> {
         if self.bulk {
+            // The list's memory comes back from the output thread's core: the slots the next
+            // events go to are asked for, to be written, before the tracker writes them.
+            if self.prefetch_write {
+                let ahead = self.events.as_ptr().wrapping_add(self.events.len() + 2);
+                crate::prefetch::prefetch_write(ahead);
+            }
             if !self.table.has_retired() && self.events.len() < BULK {
                 return Ok(());
             }
@@ -453,6 +461,7 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         bulk,
         placed: 0,
         closing: false,
+        prefetch_write: crate::prefetch::can_prefetch_write(),
     }
 }
 

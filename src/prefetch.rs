@@ -7,8 +7,9 @@
 //! of coming one after another. Used for the index entries of the segments a few places
 //! ahead in a batch, for the next deadlines' slots, connections and index entries (the flow
 //! table), for Zeek's model of a connection while the tracker runs, on the output thread for
-//! a batch's connections and their RTT samples, and, to be written, on the reading thread for
-//! the batch it fills.
+//! a batch's connections and their RTT samples, and, to be written, for memory that comes
+//! back from the other core: the reading thread's batch, the analysis thread's next spare
+//! connection box and its list of events (JSON).
 
 /// Asks the CPU for every cache line of `value`, all at once; a hint, with no effect on what
 /// the program computes.
@@ -71,4 +72,13 @@ pub fn prefetch_write<T>(at: *const T) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = at;
+}
+
+/// [`prefetch_write`] for every cache line of `value`.
+#[inline(always)]
+pub fn prefetch_write_all<T>(value: &T) {
+    let start = (value as *const T).cast::<u8>();
+    for offset in (0..std::mem::size_of::<T>()).step_by(64) {
+        prefetch_write(start.wrapping_add(offset));
+    }
 }

@@ -228,6 +228,8 @@ pub struct FlowTable {
     /// Boxes of finished connections, reused for new ones.
     #[allow(clippy::vec_box)]
     spare: Vec<Box<Connection>>,
+    /// The processor has `prefetchw` (see `boxed`).
+    prefetch_write: bool,
     pub connections_seen: u64,
     /// Segments of connections already retired (stragglers in TIME_WAIT).
     pub late_segments: u64,
@@ -257,6 +259,7 @@ impl FlowTable {
             pending_opening: None,
             observation: Observation::NONE,
             spare: Vec::new(),
+            prefetch_write: crate::prefetch::can_prefetch_write(),
             connections_seen: 0,
             late_segments: 0,
             evicted: 0,
@@ -411,6 +414,17 @@ impl FlowTable {
             Some(mut b) => {
                 let mut old = std::mem::replace(&mut *b, conn);
                 b.adopt_buffers(&mut old);
+                // Spare boxes come back from the output thread, which read them last on the
+                // other core: the next one is asked for now, to be written, a few dozen
+                // packets before a new connection needs it.
+                if self.prefetch_write
+                    && let Some(next) = self.spare.last()
+                {
+                    crate::prefetch::prefetch_write_all(&**next);
+                    if let Some(z) = &next.zeek {
+                        crate::prefetch::prefetch_write_all(&**z);
+                    }
+                }
                 b
             }
             None => Box::new(conn),
