@@ -63,8 +63,6 @@ struct Pipeline {
     /// handed over since.
     bulk: bool,
     placed: usize,
-    /// The input is over (`close_out`): connections retired now are the last.
-    closing: bool,
     /// The processor has `prefetchw` (see `drain`).
     prefetch_write: bool,
 }
@@ -261,12 +259,6 @@ impl Pipeline {
         if self.handed_over % 32 == 0 {
             self.renderer.take_spent(&mut self.spent);
         }
-        if self.closing {
-            // No connection starts any more, so no box is reused: freeing them one by one
-            // (a box and its lists) took the table 10 ms at the end of the benchmark; the
-            // memory goes back with the process's (see `run_read`'s end).
-            self.spent.drain(..).for_each(std::mem::forget);
-        }
         for c in self.spent.drain(..) {
             self.table.recycle(c);
         }
@@ -275,7 +267,6 @@ impl Pipeline {
 
     /// The input is over at `end`: every connection still held is closed out.
     fn close_out(&mut self, end: Timestamp) -> io::Result<()> {
-        self.closing = true;
         // A few connections at a time, each batch written out before the next is retired.
         while self.table.finish_some(end, &mut self.events, 256) {
             self.drain()?;
@@ -460,7 +451,6 @@ fn pipeline(opts: &Options, nanosecond: bool, threaded: bool, shard: Option<Shar
         output_error: None,
         bulk,
         placed: 0,
-        closing: false,
         prefetch_write: crate::prefetch::can_prefetch_write(),
     }
 }
