@@ -300,8 +300,6 @@ impl Pipeline {
         if let (Some(mine), Some(theirs)) = (self.renderer.table(), other.renderer.table()) {
             mine.merge(theirs);
         }
-        // Its memory goes back with the process's (see `run_read`'s end).
-        std::mem::forget(other);
     }
 
     /// After the shards are absorbed: connections numbered as one flow table would have.
