@@ -293,7 +293,10 @@ impl Renderer for Threaded {
         self.send()
     }
     fn finish(&mut self, summary: &Summary) -> io::Result<()> {
-        debug_assert!(self.placed.is_empty(), "the last events were handed over after them");
+        debug_assert!(
+            self.placed.is_empty(),
+            "the last events were handed over after them"
+        );
         let sent = self.send();
         let (mut r, counted) = self.join()?;
         sent?;
