@@ -66,6 +66,7 @@ fn ts(t: Timestamp) -> String {
     t.rfc3339().to_string()
 }
 
+#[inline(always)]
 fn states(j: &mut JsonBuf, k: Key, s: [TcpState; 2]) {
     j.formatted(k, &STATE_PAIRS[s[0] as usize][s[1] as usize]);
 }
@@ -257,6 +258,7 @@ fn time_wait_side(j: &mut JsonBuf, k: Key, t: Option<TimeWait>) {
 }
 
 /// `"key":{"client":…,"server":…}`.
+#[inline(always)]
 fn per_side(j: &mut JsonBuf, key: Key, client: impl Into<u64>, server: impl Into<u64>) {
     j.open(key)
         .num(k!("client"), client)
@@ -580,7 +582,7 @@ mod tests {
         };
         let zero_counts = format!(
             "{{\"before\":1,\"counts\":{{{}}}}}\n",
-            (COUNT_KEYS.iter().map(|k| format!("{}0", k.0)))
+            (COUNT_KEYS.iter().map(|k| format!("{}0", k.member())))
                 .collect::<Vec<_>>()
                 .join(",")
         );
