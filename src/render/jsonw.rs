@@ -245,20 +245,20 @@ impl JsonBuf {
             return self.float(k, d.as_secs_f64());
         }
         self.key(k);
-        self.buf
-            .extend_from_slice(itoa::Buffer::new().format(d.0 / NANOS).as_bytes());
-        let mut frac = d.0 % NANOS;
-        if frac > 0 {
-            let mut digits = 9;
-            while frac % 10 == 0 {
-                frac /= 10;
-                digits -= 1;
-            }
-            self.buf.push(b'.');
-            let text = itoa::Buffer::new().format(frac).len();
-            self.buf.extend(std::iter::repeat_n(b'0', digits - text));
+        let whole = d.0 / NANOS;
+        if whole < 10 {
+            // Most durations written are round trips and gaps, under a second.
+            self.buf.push(b'0' + whole as u8);
+        } else {
             self.buf
-                .extend_from_slice(itoa::Buffer::new().format(frac).as_bytes());
+                .extend_from_slice(itoa::Buffer::new().format(whole).as_bytes());
+        }
+        let frac = (d.0 % NANOS) as u32;
+        if frac > 0 {
+            let digits = crate::time::nine_digits(frac);
+            let last = digits.iter().rposition(|&b| b != b'0').unwrap_or(0);
+            self.buf.push(b'.');
+            self.buf.extend_from_slice(&digits[..=last]);
         }
         self
     }
