@@ -153,11 +153,11 @@ pub(crate) fn nine_digits(n: u32) -> [u8; 9] {
 fn eight_digits(n: u32) -> [u8; 8] {
     debug_assert!(n < 100_000_000);
     let n = u64::from(n);
-    let quads = n / 10_000 | (n % 10_000) << 32;
+    let quads = (n / 10_000) | ((n % 10_000) << 32);
     let high_pairs = ((quads * 10_486) >> 20) & 0x0000_007f_0000_007f;
-    let pairs = (quads - high_pairs * 100) << 16 | high_pairs;
+    let pairs = ((quads - high_pairs * 100) << 16) | high_pairs;
     let tens = ((pairs * 103) >> 10) & 0x000f_000f_000f_000f;
-    let digits = (pairs - tens * 10) << 8 | tens;
+    let digits = ((pairs - tens * 10) << 8) | tens;
     (digits | 0x3030_3030_3030_3030).to_le_bytes()
 }
 
