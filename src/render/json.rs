@@ -565,7 +565,7 @@ mod tests {
     #[test]
     fn count_keys_name_the_flags_in_order() {
         for (key, (_, name)) in COUNT_KEYS.iter().zip(Flags::NAMES) {
-            assert_eq!(key.0, format!("\"{name}\":"));
+            assert_eq!(key.member(), format!("\"{name}\":"));
         }
     }
 
