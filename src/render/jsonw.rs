@@ -367,6 +367,34 @@ mod tests {
         assert_eq!(v["inner"]["q"], "a\"b\\c\n");
     }
 
+    /// Commas go between members only, whatever the nesting: a first member, an empty object,
+    /// members after a closed object, and a second line after the first.
+    #[test]
+    fn commas_only_between_members() {
+        let mut j = JsonBuf::default();
+        j.begin();
+        j.open(k!("empty")).close();
+        j.open(k!("outer"))
+            .open(k!("inner"))
+            .num(k!("a"), 1u8)
+            .close()
+            .null(k!("b"))
+            .close()
+            .bool(k!("c"), false);
+        j.finish();
+        j.begin();
+        j.open(k!("open")).num(k!("n"), 12u32);
+        let lines = String::from_utf8(j.finish().to_vec()).unwrap();
+        assert_eq!(
+            lines,
+            "{\"empty\":{},\"outer\":{\"inner\":{\"a\":1},\"b\":null},\"c\":false}\n\
+             {\"open\":{\"n\":12}}\n"
+        );
+        for line in lines.lines() {
+            serde_json::from_str::<serde_json::Value>(line).unwrap();
+        }
+    }
+
     /// `secs` prints what the float path prints, digit for digit.
     #[test]
     fn seconds_from_integers_match_the_float() {
