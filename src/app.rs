@@ -616,6 +616,14 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
                     more
                 },
             );
+            // The reading thread's own shard is closed out here, at the time the main thread
+            // will close its own out at (the last packet's), while the analysis thread is
+            // still on its last batches (the table's end 2 ms shorter on the benchmark).
+            let end = read.0.last_ts.unwrap_or_default();
+            let local = local.map(|mut q| {
+                let closed = q.close_out(end);
+                (q, closed)
+            });
             (read, local)
         })
     };
@@ -639,19 +647,20 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     p.summary.add_ingest(&counts);
     let end = p.summary.last_ts.unwrap_or_default();
     let mut closed = p.close_out(end);
-    // The other shards: the reading thread's, or the helpers'.
-    let mut others: Vec<Pipeline> = local.into_iter().collect();
+    // The other shards: the reading thread's (closed out already), or the helpers'.
+    let mut others: Vec<(Pipeline, Option<io::Result<()>>)> =
+        local.into_iter().map(|(q, closed)| (q, Some(closed))).collect();
     for helper in helpers {
         match helper.join() {
-            Ok(q) => others.push(q),
+            Ok(q) => others.push((q, None)),
             Err(_) => read_error = Some("an analysis thread failed".into()),
         }
     }
-    for mut q in others {
+    for (mut q, closed_out) in others {
         if let Some(e) = q.output_error.take() {
             closed = Err(e);
         }
-        closed = closed.and(q.close_out(end));
+        closed = closed.and(closed_out.unwrap_or_else(|| q.close_out(end)));
         p.absorb(q);
     }
     if shards > 1 {
