@@ -648,8 +648,10 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     let end = p.summary.last_ts.unwrap_or_default();
     let mut closed = p.close_out(end);
     // The other shards: the reading thread's (closed out already), or the helpers'.
-    let mut others: Vec<(Pipeline, Option<io::Result<()>>)> =
-        local.into_iter().map(|(q, closed)| (q, Some(closed))).collect();
+    let mut others: Vec<(Pipeline, Option<io::Result<()>>)> = local
+        .into_iter()
+        .map(|(q, closed)| (q, Some(closed)))
+        .collect();
     for helper in helpers {
         match helper.join() {
             Ok(q) => others.push((q, None)),
