@@ -555,5 +555,32 @@ mod tests {
         assert_eq!(Duration(2_050_000_000).to_string(), "2.050 s");
         assert_eq!(Duration(999_999_999).to_string(), "1000.000 ms");
         assert_eq!(Duration(7).to_string(), "7 ns");
+        assert_eq!(Duration(u64::MAX).to_string(), "307445734 min 33 s");
+        // Against the rule written with `format!`, at and around every boundary.
+        let by_format = |ns: u64| {
+            let decimal = |unit: u64, suffix: &str| {
+                let thousandths = (ns + unit / 2_000) / (unit / 1_000);
+                format!("{}.{:03}{suffix}", thousandths / 1_000, thousandths % 1_000)
+            };
+            match ns {
+                0..1_000 => format!("{ns} ns"),
+                1_000..1_000_000 => format!("{} µs", ns / 1_000),
+                1_000_000..1_000_000_000 => decimal(1_000_000, " ms"),
+                1_000_000_000..120_000_000_000 => decimal(1_000_000_000, " s"),
+                _ => format!("{} min {} s", ns / 60_000_000_000, ns / 1_000_000_000 % 60),
+            }
+        };
+        for edge in [
+            0,
+            1_000,
+            1_000_000,
+            1_000_000_000,
+            120_000_000_000,
+            u64::MAX / 2,
+        ] {
+            for ns in edge.saturating_sub(1_000)..edge.saturating_add(1_000) {
+                assert_eq!(Duration(ns).to_string(), by_format(ns), "{ns} ns");
+            }
+        }
     }
 }
