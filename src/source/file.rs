@@ -25,9 +25,14 @@ use crate::time::Timestamp;
 /// five of 40 alternating runs: 381–416 ms against 374–393 ms); the table and the full-size
 /// capture measured the same either way.
 const BUF_SIZE: usize = 1 << 19;
-/// pcap-parser's buffer for a pcapng file (its longest block): larger than the reader's own
-/// buffer, so that refilling it reads from the file straight into it, not through a copy.
+/// pcap-parser's buffer for a pcapng file, to begin with: larger than the reader's own
+/// buffer, so that refilling it reads from the file straight into it, not through a copy. A
+/// longer block makes it grow (see [`MAX_NG_BLOCK`]).
 const NG_BUF_SIZE: usize = 2 * BUF_SIZE;
+/// The longest pcapng block read, as libpcap's limit: the buffer grows to hold a block up to
+/// this long (a name resolution or decryption secrets block can be long), and a longer one
+/// is taken for corruption, not given the memory its length field asks for.
+const MAX_NG_BLOCK: usize = 16 << 20;
 /// Largest record accepted, whatever the header's snap length says (libpcap's limit).
 const MAX_RECORD: u32 = 262_144;
 
@@ -44,12 +49,23 @@ struct PcapHeader {
     link: LinkKind,
 }
 
-#[derive(Default)]
 struct NgState {
     /// Interfaces of the current section: link type (or the unsupported number) and clock.
     interfaces: Vec<NgInterface>,
     /// The current section's byte order.
     big_endian: bool,
+    /// pcap-parser's buffer's size now.
+    buffer: usize,
+}
+
+impl Default for NgState {
+    fn default() -> Self {
+        NgState {
+            interfaces: Vec::new(),
+            big_endian: false,
+            buffer: NG_BUF_SIZE,
+        }
+    }
 }
 
 /// An enhanced packet block read without pcap-parser: its general parser (nom, and a list
@@ -463,9 +479,14 @@ impl CaptureFile {
                         packets: self.packets,
                     });
                 }
+                Err(PcapError::BufferTooSmall) if state.buffer < MAX_NG_BLOCK => {
+                    state.buffer *= 2;
+                    reader.grow(state.buffer);
+                    continue;
+                }
                 Err(PcapError::BufferTooSmall) => {
                     return Err(corrupt(format!(
-                        "corrupt pcapng block after {} packets: longer than {NG_BUF_SIZE} bytes",
+                        "corrupt pcapng block after {} packets: longer than {MAX_NG_BLOCK} bytes",
                         self.packets
                     )));
                 }
@@ -676,6 +697,32 @@ mod tests {
         }
         f.extend(epb(false, 4, &[0; 4], &[], None));
         f
+    }
+
+    /// A block longer than pcap-parser's buffer (a 3 MiB block of an unknown type) makes the
+    /// buffer grow, and the packet after it is read; a block whose length says 32 MiB is
+    /// reported as corrupt, without taking that much memory.
+    #[test]
+    fn long_pcapng_blocks_grow_the_buffer_up_to_a_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let with_block = |len: u32, body: usize| {
+            let mut f = pcapng(&[96]);
+            let packet = f.split_off(f.len() - epb(false, 4, &[0; 4], &[], None).len());
+            for v in [0x0bad, len] {
+                f.extend_from_slice(&v.to_le_bytes());
+            }
+            f.resize(f.len() + body, 0);
+            f.extend_from_slice(&len.to_le_bytes());
+            f.extend(packet);
+            let path = dir.path().join(format!("block{len}.pcapng"));
+            std::fs::write(&path, f).unwrap();
+            CaptureFile::open(path.to_str().unwrap())
+                .and_then(|mut file| file.read_all(&mut |_| Flow::Continue))
+        };
+        let body = 3 << 20;
+        assert_eq!(with_block(12 + body as u32, body).unwrap(), 1);
+        let err = with_block(32 << 20, 1 << 20).unwrap_err().to_string();
+        assert!(err.contains("longer than 16777216 bytes"), "{err}");
     }
 
     /// An enhanced packet block: the given fields, `options` after the padded data, and the
