@@ -93,7 +93,7 @@ pub struct ConnTable {
     /// rows moved 37 MB, at the end of the run when nothing else is left to do).
     rows: Vec<Option<Row>>,
     /// The first frame of the row at each slot of `rows` ([`NO_ROW`] until there is one): what
-    /// [`ConnTable::renumber`] merges the shards by, 8 bytes a row instead of the rows' 190.
+    /// [`ConnTable::renumber`] merges the shards by, 8 bytes a row instead of the rows' 184.
     frames: Vec<u64>,
     /// The rows of the run's other shards, as [`ConnTable::merge`] took them, and their
     /// frames.
@@ -187,7 +187,7 @@ impl ConnTable {
     /// that opened them, as one flow table would have, and returns a lookup from that frame
     /// to the id. Each shard's rows are in that order already (its ids count its connections
     /// as they open), so the shards are merged, not sorted; by their frames alone, without
-    /// reading the rows (200,000 rows are 38 MB, and the merge took 6–10 ms through them).
+    /// reading the rows (200,000 rows are 37 MB, and the merge took 6–10 ms through them).
     /// A row's id is then its place in that order (see [`ConnTable::ordered`]).
     pub fn renumber(&mut self) -> impl Fn(u64) -> Option<u64> + use<> {
         let shards: Vec<&[u64]> = std::iter::once(&self.frames[..])
