@@ -312,25 +312,40 @@ impl Pipeline {
         }
     }
 
+    /// Analyses `items` in order; false once the output has failed and the run should stop.
+    ///
+    /// A segment's connection is mostly out of the cache (thousands are alive, touched last
+    /// thousands of segments ago), and finding it is a chain of reads: its index entry, its
+    /// slot, then the connection. So the index entry of the segment `LOOKUP_AHEAD` places
+    /// ahead is asked for, and then, once that entry has arrived, the connection of the one
+    /// `CONNECTION_AHEAD` places ahead: the misses overlap with the work on the segments
+    /// between.
+    fn items(&mut self, items: &[Item]) -> bool {
+        for (i, item) in items.iter().enumerate() {
+            if let Some(Item::Segment(ahead, spread)) = items.get(i + LOOKUP_AHEAD)
+                && self.shard.is_none_or(|s| s.owns(*spread))
+            {
+                let f = ahead.flags;
+                self.table.prefetch_lookup(*spread, f.syn() && !f.ack());
+            }
+            if let Some(Item::Segment(_, spread)) = items.get(i + CONNECTION_AHEAD)
+                && self.shard.is_none_or(|s| s.owns(*spread))
+            {
+                self.table.prefetch_connection(*spread);
+            }
+            if !self.item_ref(item) {
+                return false;
+            }
+        }
+        true
+    }
+
     /// Runs the items of every batch from `rx` through the analysis, until the input ends or
     /// the output fails; `connections` counts the connections opened, for the progress line.
     fn run(&mut self, rx: BatchReceiver, connections: &AtomicU64) {
         let mut counted = 0;
         while let Some(batch) = rx.recv() {
-            let mut ok = true;
-            for (i, item) in batch.iter().enumerate() {
-                if let Some(Item::Segment(ahead, spread)) = batch.get(i + LOOKUP_AHEAD)
-                    && self.shard.is_none_or(|s| s.owns(*spread))
-                {
-                    let f = ahead.flags;
-                    self.table.prefetch_lookup(*spread, f.syn() && !f.ack());
-                }
-                if !self.item_ref(item) {
-                    ok = false;
-                    break;
-                }
-            }
-            if !ok {
+            if !self.items(&batch) {
                 break;
             }
             rx.give_back(batch);
@@ -342,9 +357,10 @@ impl Pipeline {
     }
 }
 
-/// How many segments ahead the flow table is asked to fetch a segment's index entries: the
-/// few hundred nanoseconds memory takes.
+/// How many segments ahead the flow table is asked to fetch a segment's index entries (the
+/// few hundred nanoseconds memory takes), and then its connection (see `Pipeline::items`).
 const LOOKUP_AHEAD: usize = 4;
+const CONNECTION_AHEAD: usize = 1;
 
 /// One of the analyses of a sharded run. Each reads every batch but analyses only the
 /// connections whose 4-tuple hashes to it, so that they share no state; every other segment
@@ -609,7 +625,7 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
                     let Some(q) = local.as_mut() else {
                         return true;
                     };
-                    let more = items.iter().all(|item| q.item_ref(item));
+                    let more = q.items(items);
                     let seen = q.table.connections_seen;
                     connections.fetch_add(seen - counted, Ordering::Relaxed);
                     counted = seen;

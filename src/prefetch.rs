@@ -5,11 +5,11 @@
 //! of packets ago. Where the code knows early which memory it will read, it asks for all of
 //! it at once, so that the cache misses overlap with each other and with other work instead
 //! of coming one after another. Used for the index entries of the segments a few places
-//! ahead in a batch, for the next deadlines' slots, connections and index entries (the flow
-//! table), for Zeek's model of a connection while the tracker runs, on the output thread for
-//! a batch's connections and their RTT samples, and, to be written, for memory that comes
-//! back from the other core: the reading thread's batch, the analysis thread's next spare
-//! connection box and its list of events (JSON).
+//! ahead in a batch and then for their connections, for the next deadlines' slots,
+//! connections and index entries (the flow table), for Zeek's model of a connection while
+//! the tracker runs, on the output thread for a batch's connections and their RTT samples,
+//! and, to be written, for memory that comes back from the other core: the reading thread's
+//! batch, the analysis thread's next spare connection box and its list of events (JSON).
 
 /// Asks the CPU for every cache line of `value`, all at once; a hint, with no effect on what
 /// the program computes.

@@ -286,6 +286,20 @@ impl FlowTable {
         }
     }
 
+    /// Asks the CPU for the connection that a segment whose 4-tuple spreads to `hash` will
+    /// reach: its index entry was asked for a few segments before.
+    #[inline]
+    pub fn prefetch_connection(&self, hash: u64) {
+        if let Some(slot) = self.by_key.candidates(hash).next()
+            && let Some(Some(Slot {
+                held: Held::Full(conn),
+                ..
+            })) = self.slots.get(slot)
+        {
+            prefetch(&**conn);
+        }
+    }
+
     /// Routes one segment to its connection; events go to `out`.
     pub fn segment(&mut self, seg: &Segment, out: &mut Vec<Event>) -> Routed {
         self.segment_hashed(seg, FlowKey::of(seg).spread(), out)
