@@ -582,9 +582,11 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     // the reader the longest thread (a gzip-compressed capture: the reader took 0.85–1.0 CPU
     // seconds on the benchmark's, the analysis 0.6, and JSON was 3% slower with the reader
     // and the output thread kept to one core). Before the output thread starts (in
-    // `pipeline`), so that it keeps off this core.
+    // `pipeline`), so that it keeps off this core. The reading thread then also faults in
+    // the heap this thread grows (see `heap_prefault.rs`).
     if shards == 1 && !first.compressed() {
         crate::cores::reserve_for_analysis();
+        crate::heap_prefault::enable();
     }
     let mut p = pipeline(opts, nanosecond, threaded, main_shard);
     let receivers = if reader_share { 1 } else { shards };
@@ -622,6 +624,7 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
                 &mut tx,
                 &connections,
                 &mut |items: &[Item]| {
+                    crate::heap_prefault::fault_in_growth();
                     let Some(q) = local.as_mut() else {
                         return true;
                     };

@@ -20,6 +20,9 @@ pub const MARKER: &str = "TCPSCOPE_HUGE_PAGES";
 
 const TUNABLE: &str = "glibc.malloc.hugetlb";
 
+/// The tunable as the restart sets it.
+pub const TUNABLE_ON: &str = "glibc.malloc.hugetlb=1";
+
 /// The `GLIBC_TUNABLES` value to restart with, given the current one; None when no restart
 /// is wanted.
 fn tunables_for_restart(
@@ -32,8 +35,8 @@ fn tunables_for_restart(
     }
     match current {
         Some(t) if t.contains(TUNABLE) => None,
-        Some(t) if !t.is_empty() => Some(format!("{t}:{TUNABLE}=1")),
-        _ => Some(format!("{TUNABLE}=1")),
+        Some(t) if !t.is_empty() => Some(format!("{t}:{TUNABLE_ON}")),
+        _ => Some(TUNABLE_ON.to_string()),
     }
 }
 

@@ -11,6 +11,7 @@ pub mod decode;
 pub mod event;
 pub mod flow;
 pub mod handoff;
+pub mod heap_prefault;
 pub mod huge_pages;
 pub mod ingest;
 pub mod prefetch;
