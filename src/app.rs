@@ -582,10 +582,13 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     // the reader the longest thread (a gzip-compressed capture: the reader took 0.85–1.0 CPU
     // seconds on the benchmark's, the analysis 0.6, and JSON was 3% slower with the reader
     // and the output thread kept to one core). Before the output thread starts (in
-    // `pipeline`), so that it keeps off this core. The reading thread then also faults in
-    // the heap this thread grows (see `heap_prefault.rs`).
+    // `pipeline`), so that it keeps off this core.
     if shards == 1 && !first.compressed() {
         crate::cores::reserve_for_analysis();
+    }
+    // The reading thread faults in the heap this thread grows (see `heap_prefault.rs`),
+    // when it has time to spare: with one analysis thread, or beside its own share.
+    if (shards == 1 && !first.compressed()) || reader_share {
         crate::heap_prefault::enable();
     }
     let mut p = pipeline(opts, nanosecond, threaded, main_shard);

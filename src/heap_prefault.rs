@@ -1,8 +1,9 @@
 //! The analysis thread's fresh heap, faulted in by the reading thread.
 //!
-//! With one analysis thread (text, JSON), that thread is the main thread and its memory comes
-//! from malloc's main heap, which grows at its end as connections pile up (on the benchmark,
-//! the connections that stay open until the end: about 36 MiB over the run). Each time malloc
+//! The main thread analyses (all of it for text and JSON, 11 of 16 buckets for the table) and
+//! its memory comes from malloc's main heap, which grows at its end as connections pile up
+//! (on the benchmark, the connections that stay open until the end: about 36 MiB over the
+//! run). Each time malloc
 //! extends the heap, the first touch of each new page has the kernel clear it, on the thread
 //! that touches it: in huge pages (see `huge_pages.rs`), 2 MiB at a time. perf found 35–80 ms
 //! of the analysis thread's 0.5 s in `clear_page_erms`, less in fast spells of the machine.
@@ -14,7 +15,9 @@
 //! left as they are) before the analysis gets there. The analysis thread's time in
 //! `clear_page_erms` fell to 0–15 ms; on the benchmark capture, JSON's median time went 513 →
 //! 482 ms (21 alternating rounds) and the analysis thread's CPU time 0.497 → 0.475 s (median
-//! of 10 pairs, shorter in 7), for 5 MiB more peak memory (51 → 56 MiB).
+//! of 10 pairs, shorter in 7), for 5 MiB more peak memory (51 → 56 MiB). The table, whose
+//! reading thread analyses its own share too: 429 → 416 and 432 → 412 ms (21 and 15 rounds),
+//! the same peak memory.
 //!
 //! Linux with glibc only (and the kernel from 5.14, for `MADV_POPULATE_WRITE`); elsewhere
 //! these do nothing.
@@ -79,8 +82,7 @@ mod linux {
 }
 
 /// Has malloc's main heap grow ahead of its use, for [`fault_in_growth`]. Called by the
-/// analysis thread when it is the main thread and the only one, before the reading thread
-/// starts.
+/// main thread, which analyses, before the reading thread starts.
 pub fn enable() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     linux::enable();
