@@ -12,12 +12,13 @@
 //! and the reading thread, which has time to spare on the other core, checks where the heap
 //! ends after each batch and asks the kernel to fault in what is new (`MADV_POPULATE_WRITE`:
 //! each page made present as if written, without writing, so pages malloc already uses are
-//! left as they are) before the analysis gets there. The analysis thread's time in
-//! `clear_page_erms` fell to 0–15 ms; on the benchmark capture, JSON's median time went 513 →
-//! 482 ms (21 alternating rounds) and the analysis thread's CPU time 0.497 → 0.475 s (median
-//! of 10 pairs, shorter in 7), for 5 MiB more peak memory (51 → 56 MiB). The table, whose
-//! reading thread analyses its own share too: 429 → 416 and 432 → 412 ms (21 and 15 rounds),
-//! the same peak memory.
+//! left as they are) before the analysis gets there. In every run measured, the analysis
+//! thread's time in `clear_page_erms` fell from 1–82 ms to 0–15 ms. What that saves depends
+//! on how slowly the kernel clears pages at the moment, which varies from minute to minute on
+//! the benchmark's machine: JSON's median time went 513 → 482 ms in one series of alternating
+//! rounds, and 601 → 596 and 524 → 522 ms in two later ones, for 5 MiB more peak memory (51 →
+//! 56 MiB); the table, whose reading thread analyses a share too, 429 → 416, 432 → 412, 517 →
+//! 456 and 418 → 407 ms, with the same peak memory.
 //!
 //! Linux with glibc only (and the kernel from 5.14, for `MADV_POPULATE_WRITE`); elsewhere
 //! these do nothing.
