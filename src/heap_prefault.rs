@@ -2,11 +2,11 @@
 //!
 //! The main thread analyses (all of it for text and JSON, 11 of 16 buckets for the table) and
 //! its memory comes from malloc's main heap, which grows at its end as connections pile up
-//! (on the benchmark, the connections that stay open until the end: about 36 MiB over the
-//! run). Each time malloc
-//! extends the heap, the first touch of each new page has the kernel clear it, on the thread
-//! that touches it: in huge pages (see `huge_pages.rs`), 2 MiB at a time. perf found 35–80 ms
-//! of the analysis thread's 0.5 s in `clear_page_erms`, less in fast spells of the machine.
+//! (on the benchmark, connections open or unanswered until their timeouts: about 36 MiB over
+//! the run). Each time malloc extends the heap, the first touch of each new page has the
+//! kernel clear it, on the thread that touches it: in huge pages (see `huge_pages.rs`), 2 MiB
+//! at a time. perf found 35–80 ms of the analysis thread's 0.5 s in `clear_page_erms` in slow
+//! spells of the machine, about 1 ms in fast ones.
 //!
 //! So malloc is told to extend the heap 2 MiB further than it needs each time (`M_TOP_PAD`),
 //! and the reading thread, which has time to spare on the other core, checks where the heap
