@@ -95,10 +95,11 @@ fn open_step(config: &FlowConfig) -> Duration {
         .fold(CHECK_EVERY, Duration::min)
 }
 
-/// A connection's deadline is checked at least this often. Most connections close long before
-/// their idle timeout, and the entry of a deadline that has moved stays in the queue until its
-/// time comes: entries at most this far ahead keep the queue to the connections of the last
-/// few seconds, not the last five minutes.
+/// A busy connection's deadline is checked at least this often. Most connections close long
+/// before their idle timeout, and the entry of a deadline that has moved stays in the queue
+/// until its time comes: entries at most this far ahead keep the queue to the connections of
+/// the last few seconds, not the last five minutes. A connection found silent for this long
+/// is checked next at its deadline (see `FlowTable::due`).
 const CHECK_EVERY: Duration = Duration(10 * Timestamp::NANOS_PER_SEC);
 
 #[derive(Clone, Copy, Debug)]
@@ -634,8 +635,8 @@ impl FlowTable {
         self.reschedule_from_deadline(slot);
     }
 
-    /// The rest of `reschedule`: works the deadline out and queues a check when it is
-    /// earlier than the one queued.
+    /// The rest of `reschedule`: works the deadline out and queues a check when the one
+    /// queued would come after it.
     #[inline(never)]
     fn reschedule_from_deadline(&mut self, slot: usize) {
         let Some(Slot {
@@ -652,7 +653,11 @@ impl FlowTable {
         let at = due.min(conn.last_ts.plus(CHECK_EVERY));
         let id = conn.id;
         let s = self.slots[slot].as_mut().expect("checked above");
-        if s.scheduled.is_none_or(|t| at < t) {
+        // A check queued at or before the deadline still comes in time, and a new one would
+        // leave it in the queue as a stale entry. That is the case of a connection that
+        // speaks again after its check was put off to its deadline (it was silent, or a
+        // full table's eviction looked at it): its segments come here until that check.
+        if s.scheduled.is_none_or(|t| t > due) {
             s.scheduled = Some(at);
             self.deadlines.push(at, (id, slot));
         }
@@ -711,27 +716,33 @@ impl FlowTable {
 
     /// A connection's deadline `due` has come: act on it, or schedule the next one.
     fn due(&mut self, slot: usize, due: Timestamp, now: Timestamp, out: &mut Vec<Event>) {
-        let next = match &self.slots[slot].as_ref().expect("live").held {
+        let (next, silent) = match &self.slots[slot].as_ref().expect("live").held {
             // Nothing has changed an opening since it was kept: no TIME_WAIT to end, and the
             // deadline it had then. It is made whole only if that has come.
-            Held::Opening(o) => o.deadline,
+            Held::Opening(o) => (o.deadline, true),
             Held::Full(_) => {
                 self.conn_mut(slot).expire_time_wait(due, out);
                 match &self.slots[slot].as_ref().expect("live").held {
-                    Held::Full(conn) => self.deadline(conn),
+                    Held::Full(conn) => {
+                        (self.deadline(conn), conn.last_ts.plus(CHECK_EVERY) <= due)
+                    }
                     Held::Opening(_) => unreachable!("a connection"),
                 }
             }
         };
         if next > due {
             if next != Timestamp(u64::MAX) {
-                // Checked again within `CHECK_EVERY` of the packet that brought this check,
-                // not of the check's own time: after a jump in the capture's time, stepping
-                // from the old time would take one step per ten seconds of the jump.
-                let at = if next > now {
-                    next.min(now.plus(CHECK_EVERY))
-                } else {
+                // A connection silent since its check was set (an open one left idle, an
+                // unanswered SYN) is checked next at its deadline: stepping every
+                // `CHECK_EVERY` read each of them out of the cache every ten seconds (97,000
+                // checks on the benchmark). A busy one is checked again within
+                // `CHECK_EVERY` of the packet that brought this check, not of the check's
+                // own time: after a jump in the capture's time, stepping from the old time
+                // would take one step per ten seconds of the jump.
+                let at = if next <= now || silent {
                     next
+                } else {
+                    next.min(now.plus(CHECK_EVERY))
                 };
                 let s = self.slots[slot].as_mut().expect("live");
                 s.scheduled = Some(at);
@@ -779,14 +790,35 @@ impl FlowTable {
         }
     }
 
-    /// The table is full: retire the connection whose deadline comes first.
+    /// The table is full: retire the connection whose deadline comes first (of equal ones,
+    /// the oldest connection's).
+    ///
+    /// Every live connection with a deadline has its check queued (`Slot::scheduled`), at or
+    /// before its deadline: a busy one's comes within `CHECK_EVERY`, a silent one's at the
+    /// deadline. So checks are taken in order, each that comes before its connection's
+    /// deadline is queued again at the deadline, and the first check that is its
+    /// connection's deadline is the earliest deadline of all.
     fn evict_one(&mut self, now: Timestamp, out: &mut Vec<Event>) {
         let mut victim = None;
-        while let Some((_, (id, slot))) = self.deadlines.pop_first() {
-            if matches!(&self.slots[slot], Some(s) if s.id == id) {
-                victim = Some(slot);
-                break;
+        while let Some((at, (id, slot))) = self.deadlines.pop_first() {
+            // A stale entry: the connection is gone, or its check was set elsewhere since.
+            let Some(s) = self.slots[slot].as_ref() else {
+                continue;
+            };
+            if s.id != id || s.scheduled != Some(at) {
+                continue;
             }
+            let deadline = match &s.held {
+                Held::Opening(o) => o.deadline,
+                Held::Full(conn) => self.deadline(conn),
+            };
+            if deadline > at {
+                self.slots[slot].as_mut().expect("live").scheduled = Some(deadline);
+                self.deadlines.push(deadline, (id, slot));
+                continue;
+            }
+            victim = Some(slot);
+            break;
         }
         // With the timeouts off nothing is scheduled: take any connection.
         let Some(slot) = victim.or_else(|| self.by_key.slots().next()) else {
@@ -1161,6 +1193,66 @@ mod tests {
         assert_eq!(gone[0].end_reason, EndReason::Evicted);
     }
 
+    /// The connections a table of `cap` evicts while it takes `segs` in.
+    fn evicted_ports(cap: usize, segs: &[Segment]) -> Vec<(u16, EventKind)> {
+        let mut t = FlowTable::new(FlowConfig {
+            max_connections: cap,
+            ..FlowConfig::default()
+        });
+        let mut out = Vec::new();
+        let mut evicted = Vec::new();
+        for s in segs {
+            t.segment(s, &mut out);
+            let kinds: Vec<EventKind> = out.drain(..).map(|e| e.kind).collect();
+            for c in t.take_retired() {
+                assert_eq!(c.end_reason, EndReason::Evicted);
+                let kind = kinds
+                    .iter()
+                    .find(|k| matches!(k, EventKind::Evicted { .. }));
+                evicted.push((c.client.port(), kind.expect("an event").clone()));
+            }
+        }
+        evicted
+    }
+
+    /// The oldest of connections with the same timeout goes first, also when its check has
+    /// just been made: the packet that fills the table, at 10 s, made the first connection's
+    /// 10-second check before the eviction, which used to queue its next check after the
+    /// second connection's first and evict the second.
+    #[test]
+    fn a_full_table_evicts_the_oldest_also_just_after_its_check() {
+        let syns = [(40001, 0.0), (40002, 0.5), (40003, 10.0)]
+            .map(|(port, secs)| seg_at(port, true, S, 1000, 0, secs));
+        let idle = Duration(10 * Timestamp::NANOS_PER_SEC);
+        assert_eq!(
+            evicted_ports(2, &syns),
+            vec![(40001, EventKind::Evicted { idle })]
+        );
+    }
+
+    /// Due first across timeouts: an open connection silent since 1 s (its idle timeout of
+    /// 300 s ends at 301 s) goes before an older connection still in its handshake, whose
+    /// SYN was sent again at 140 and 280 s (its handshake timeout of 150 s ends at 430 s).
+    /// Both were last checked by the same packets, so that their next checks came at the
+    /// same times, the older connection's first: that one used to be evicted.
+    #[test]
+    fn a_full_table_evicts_the_connection_due_first_across_timeouts() {
+        let segs = [
+            seg_at(40002, true, S, 7000, 0, 0.0),
+            seg_at(40001, true, S, 1000, 0, 1.0),
+            seg_at(40001, false, S | A, 5000, 1001, 1.001),
+            seg_at(40001, true, A, 1001, 5001, 1.002),
+            seg_at(40002, true, S, 7000, 0, 140.0),
+            seg_at(40002, true, S, 7000, 0, 280.0),
+            seg_at(40003, true, S, 9000, 0, 290.0),
+        ];
+        let idle = Duration(288_998 * Timestamp::NANOS_PER_SEC / 1000);
+        assert_eq!(
+            evicted_ports(2, &segs),
+            vec![(40001, EventKind::Evicted { idle })]
+        );
+    }
+
     /// A segment of a connection from client port `port` (the tests' client otherwise).
     fn seg_at(port: u16, from_client: bool, flags: u16, seq: u32, ack: u32, secs: f64) -> Segment {
         let mut s = seg(from_client, flags, seq, ack, secs);
@@ -1314,8 +1406,8 @@ mod tests {
         assert_eq!(t.live(), 5_000);
         // All but the first thousand and the newest one (kept whole until the next step).
         assert_eq!(t.openings(), (3_999, 1));
-        // A minute on, their deadlines have been checked (every 10 s) and none has come:
-        // they are still openings.
+        // A minute on, their first checks (at 10 s) have been made and none of their
+        // deadlines has come: they are still openings.
         t.advance(Timestamp(60_000_000_000), &mut out);
         assert_eq!(t.openings(), (3_999, 1));
         assert_eq!(t.live(), 5_000);
