@@ -32,7 +32,7 @@ mod linux {
     const PAD: usize = 2 << 20;
 
     /// The end of the heap that is faulted in, as far as this module knows; 0 while off.
-    static FAULTED_TO: AtomicUsize = AtomicUsize::new(0);
+    pub(super) static FAULTED_TO: AtomicUsize = AtomicUsize::new(0);
 
     /// malloc asks for huge pages for its heap (`huge_pages.rs`).
     static HUGE: AtomicBool = AtomicBool::new(false);
@@ -61,23 +61,29 @@ mod linux {
         }
         let end = heap_end();
         if end > done {
-            let start = done & !4095;
-            // SAFETY: the range is the heap's own, and populating changes no byte of it. A
-            // failure (an older kernel; the heap trimmed meanwhile) only leaves the faults to
-            // the analysis.
-            unsafe {
-                let at = start as *mut libc::c_void;
-                // malloc asks for huge pages right after it extends the heap; should this
-                // come in between, the pages faulted in now would be small ones for good.
-                if HUGE.load(Ordering::Relaxed) {
-                    libc::madvise(at, end - start, libc::MADV_HUGEPAGE);
-                }
-                libc::madvise(at, end - start, libc::MADV_POPULATE_WRITE);
-            }
+            // malloc asks for huge pages right after it extends the heap; should this come in
+            // between, the pages faulted in now would be small ones for good.
+            fault_in(done & !4095, end, HUGE.load(Ordering::Relaxed));
         }
         // Also when the heap shrank: what is given back comes back as fresh pages.
         if end != done {
             FAULTED_TO.store(end, Ordering::Relaxed);
+        }
+    }
+
+    /// Has the kernel make the pages of `[start, end)` (`start` page-aligned) present as if
+    /// written, writing nothing; in huge pages if `huge`. Memory in use there is left as it
+    /// is. A failure (an older kernel; part of the range unmapped meanwhile, as when malloc
+    /// trims its heap) only leaves the faults to whoever touches the pages first.
+    pub(super) fn fault_in(start: usize, end: usize, huge: bool) {
+        let at = start as *mut libc::c_void;
+        // SAFETY: neither call changes a byte of memory; on a range that is not mapped they
+        // fail and change nothing.
+        unsafe {
+            if huge {
+                libc::madvise(at, end - start, libc::MADV_HUGEPAGE);
+            }
+            libc::madvise(at, end - start, libc::MADV_POPULATE_WRITE);
         }
     }
 }
@@ -109,26 +115,46 @@ mod tests {
         flags.iter().filter(|&&f| f & 1 == 1).count()
     }
 
+    /// What the reading thread does to the heap's growth, on a mapping of this test's own
+    /// (moving the process's break here would race with malloc on the test threads): the
+    /// pages become present, and what was written is still there.
     #[test]
-    fn the_heaps_growth_is_faulted_in_without_being_written() {
-        enable();
-        // The heap grown by 4 MiB as malloc would grow it (malloc copes with a break moved
-        // by someone else), its first word written, as malloc writes a chunk's header.
-        const GROWTH: usize = 4 << 20;
-        // SAFETY: the new range is this test's alone; nothing else refers to it.
-        let start = unsafe { libc::sbrk(GROWTH as libc::intptr_t) } as usize;
-        assert_ne!(start, usize::MAX, "sbrk failed");
-        let start = start.next_multiple_of(4096);
-        let len = GROWTH - 4096;
-        // SAFETY: inside the range just added.
+    fn fault_in_makes_pages_present_without_writing() {
+        const LEN: usize = 4 << 20;
+        // SAFETY: a fresh private anonymous mapping, this test's alone.
+        let start = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(start, libc::MAP_FAILED);
+        let start = start as usize;
+        // SAFETY: inside the mapping.
         unsafe { (start as *mut u64).write(0x5eed) };
         assert!(
-            resident_pages(start, len) < len / 4096,
-            "not yet faulted in"
+            resident_pages(start, LEN) < LEN / 4096,
+            "not yet all present"
         );
-        fault_in_growth();
-        assert_eq!(resident_pages(start, len), len / 4096, "all faulted in");
-        // SAFETY: as above; the word written is still there.
+        super::linux::fault_in(start, start + LEN, false);
+        assert_eq!(resident_pages(start, LEN), LEN / 4096, "all present");
+        // SAFETY: as above.
         assert_eq!(unsafe { (start as *const u64).read() }, 0x5eed);
+        // SAFETY: the mapping made above, no longer used.
+        unsafe { libc::munmap(start as *mut libc::c_void, LEN) };
+    }
+
+    /// Without `enable`, the reading thread's call does nothing.
+    #[test]
+    fn without_enable_nothing_is_tracked() {
+        fault_in_growth();
+        assert_eq!(
+            super::linux::FAULTED_TO.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 }
