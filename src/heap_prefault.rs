@@ -8,17 +8,25 @@
 //! at a time. perf found 35–80 ms of the analysis thread's 0.5 s in `clear_page_erms` in slow
 //! spells of the machine, about 1 ms in fast ones.
 //!
-//! So malloc is told to extend the heap 2 MiB further than it needs each time (`M_TOP_PAD`),
-//! and the reading thread, which has time to spare on the other core, checks where the heap
-//! ends after each batch and asks the kernel to fault in what is new (`MADV_POPULATE_WRITE`:
-//! each page made present as if written, without writing, so pages malloc already uses are
-//! left as they are) before the analysis gets there. In every run measured, the analysis
-//! thread's time in `clear_page_erms` fell from 1–82 ms to 0–15 ms. What that saves depends
-//! on how slowly the kernel clears pages at the moment, which varies from minute to minute on
-//! the benchmark's machine: JSON's median time went 513 → 482 ms in one series of alternating
-//! rounds, and 601 → 596 and 524 → 522 ms in two later ones, for 5 MiB more peak memory (51 →
-//! 56 MiB); the table, whose reading thread analyses a share too, 429 → 416, 432 → 412, 517 →
-//! 456 and 418 → 407 ms, with the same peak memory.
+//! So malloc is told to extend the heap further than it needs each time (`M_TOP_PAD`), and
+//! the reading thread, which has time to spare on the other core, asks the kernel after each
+//! batch to fault in the heap up to a huge page past the analysis thread's last fresh
+//! connection box (`MADV_POPULATE_WRITE`: each page made present as if written, without
+//! writing, so pages malloc already uses are left as they are), before the analysis gets
+//! there. Only the first page of each extension is beyond its reach: malloc writes a header
+//! there as it extends the heap. So with one analysis thread the pad is 32 MiB, which only
+//! reserves address space: on the benchmark the heap is extended twice instead of 11 times.
+//!
+//! Measured: with a 2 MiB pad, the analysis thread's time in `clear_page_erms` fell from
+//! 1–82 ms to 0–15 ms, and JSON's median time went 513 → 482 ms in one series of alternating
+//! rounds, and 601 → 596 and 524 → 522 ms in two later ones (what that saves depends on how
+//! slowly the kernel clears pages at the moment, which varies from minute to minute on the
+//! benchmark's machine), for 5 MiB more peak memory (51 → 56 MiB); the table, whose reading
+//! thread analyses a share too, 429 → 416, 432 → 412, 517 → 456 and 418 → 407 ms, with the
+//! same peak memory. With 32 MiB and the faulting in kept to a huge page ahead: the analysis
+//! thread's `clear_page_erms` from 1–44 to 0–1 ms, its CPU time 0.547 → 0.503 s (median of
+//! 10 pairs, shorter in 7), JSON's median 625 → 597 ms in a slow spell (10 rounds), for 1
+//! MiB more peak memory.
 //!
 //! Linux with glibc only (and the kernel from 5.14, for `MADV_POPULATE_WRITE`); elsewhere
 //! these do nothing.
@@ -27,12 +35,18 @@
 mod linux {
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    /// How much further than it needs malloc extends the heap: one huge page, for the
-    /// reading thread to fault in while the analysis uses the one before.
-    const PAD: usize = 2 << 20;
+    /// A huge page.
+    const HUGE_PAGE: usize = 2 << 20;
 
     /// The end of the heap that is faulted in, as far as this module knows; 0 while off.
     pub(super) static FAULTED_TO: AtomicUsize = AtomicUsize::new(0);
+
+    /// The heap's end when the reading thread last looked: addresses at or above it are not
+    /// the main heap's (another thread's arena).
+    static HEAP_END: AtomicUsize = AtomicUsize::new(0);
+
+    /// The highest fresh allocation of the main heap noted so far.
+    pub(super) static USED_TO: AtomicUsize = AtomicUsize::new(0);
 
     /// malloc asks for huge pages for its heap (`huge_pages.rs`).
     static HUGE: AtomicBool = AtomicBool::new(false);
@@ -44,13 +58,22 @@ mod linux {
         unsafe { libc::syscall(libc::SYS_brk, 0) as usize }
     }
 
-    pub fn enable() {
+    pub fn enable(pad: usize) {
         // SAFETY: sets one of malloc's parameters; 1 is success.
-        if unsafe { libc::mallopt(libc::M_TOP_PAD, PAD as libc::c_int) } == 1 {
+        if unsafe { libc::mallopt(libc::M_TOP_PAD, pad as libc::c_int) } == 1 {
             let huge = std::env::var("GLIBC_TUNABLES")
                 .is_ok_and(|t| t.contains(crate::huge_pages::TUNABLE_ON));
             HUGE.store(huge, Ordering::Relaxed);
-            FAULTED_TO.store(heap_end(), Ordering::Relaxed);
+            let end = heap_end();
+            HEAP_END.store(end, Ordering::Relaxed);
+            FAULTED_TO.store(end, Ordering::Relaxed);
+        }
+    }
+
+    pub fn note_fresh(at: usize) {
+        // Only the analysis thread's notes count; they are in order, so a plain store.
+        if at < HEAP_END.load(Ordering::Relaxed) && at > USED_TO.load(Ordering::Relaxed) {
+            USED_TO.store(at, Ordering::Relaxed);
         }
     }
 
@@ -60,15 +83,24 @@ mod linux {
             return;
         }
         let end = heap_end();
-        if end > done {
+        HEAP_END.store(end, Ordering::Relaxed);
+        let wanted = fault_in_to(end, USED_TO.load(Ordering::Relaxed));
+        if wanted > done {
             // malloc asks for huge pages right after it extends the heap; should this come in
             // between, the pages faulted in now would be small ones for good.
-            fault_in(done & !4095, end, HUGE.load(Ordering::Relaxed));
-        }
-        // Also when the heap shrank: what is given back comes back as fresh pages.
-        if end != done {
+            fault_in(done & !4095, wanted, HUGE.load(Ordering::Relaxed));
+            FAULTED_TO.store(wanted, Ordering::Relaxed);
+        } else if end < done {
+            // The heap shrank: what is given back comes back as fresh pages.
             FAULTED_TO.store(end, Ordering::Relaxed);
         }
+    }
+
+    /// How far to fault in the heap ending at `end` when the last fresh allocation noted is
+    /// at `used`: to the end of the huge page after `used`'s, as the analysis allocates a
+    /// few kilobytes between two batches.
+    pub(super) fn fault_in_to(end: usize, used: usize) -> usize {
+        end.min((used | (HUGE_PAGE - 1)) + 1 + HUGE_PAGE)
     }
 
     /// Has the kernel make the pages of `[start, end)` (`start` page-aligned) present as if
@@ -88,15 +120,33 @@ mod linux {
     }
 }
 
-/// Has malloc's main heap grow ahead of its use, for [`fault_in_growth`]. Called by the
-/// main thread, which analyses, before the reading thread starts.
-pub fn enable() {
+/// Has malloc extend its heaps `pad` bytes further than it needs, for [`fault_in_growth`] to
+/// fault in ahead of their use. Called by the main thread, which analyses, before the reading
+/// thread starts.
+///
+/// The analysis thread touches the first page of each extension of the main heap itself
+/// (malloc writes a header there at once), so the fewer extensions the better; the rest is
+/// only address space until it is faulted in. But the pad applies to the other threads'
+/// heaps too, and the memory freed at a heap's end is given back only beyond it.
+pub fn enable(pad: usize) {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    linux::enable();
+    linux::enable(pad);
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = pad;
 }
 
-/// Called by the reading thread after each batch: faults in the heap's growth since the last
-/// call, if [`enable`] was called.
+/// Notes a fresh allocation of the analysis thread (a new connection's box), for
+/// [`fault_in_growth`] to keep ahead of. Addresses not in the main heap are ignored.
+#[inline]
+pub fn note_fresh<T>(fresh: &T) {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    linux::note_fresh(fresh as *const T as usize);
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    let _ = fresh;
+}
+
+/// Called by the reading thread after each batch: faults in the heap's growth up to a huge
+/// page past the last fresh allocation noted, if [`enable`] was called.
 pub fn fault_in_growth() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     linux::fault_in_growth();
@@ -146,6 +196,28 @@ mod tests {
         assert_eq!(unsafe { (start as *const u64).read() }, 0x5eed);
         // SAFETY: the mapping made above, no longer used.
         unsafe { libc::munmap(start as *mut libc::c_void, LEN) };
+    }
+
+    /// The heap is faulted in a huge page past the one last noted in use, never past its end.
+    #[test]
+    fn faults_in_a_huge_page_ahead_within_the_heap() {
+        use super::linux::fault_in_to;
+        const MIB: usize = 1 << 20;
+        assert_eq!(fault_in_to(64 * MIB, 20 * MIB + 100), 24 * MIB);
+        assert_eq!(fault_in_to(64 * MIB, 22 * MIB - 1), 24 * MIB);
+        assert_eq!(fault_in_to(64 * MIB, 22 * MIB), 26 * MIB);
+        assert_eq!(fault_in_to(23 * MIB, 20 * MIB + 100), 23 * MIB);
+    }
+
+    /// Without `enable`, no allocation is noted: the heap's end is not known.
+    #[test]
+    fn without_enable_nothing_is_noted() {
+        let fresh = Box::new([0u64; 16]);
+        note_fresh(&*fresh);
+        assert_eq!(
+            super::linux::USED_TO.load(std::sync::atomic::Ordering::Relaxed),
+            0
+        );
     }
 
     /// Without `enable`, the reading thread's call does nothing.

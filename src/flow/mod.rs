@@ -442,7 +442,12 @@ impl FlowTable {
                 }
                 b
             }
-            None => Box::new(conn),
+            None => {
+                let fresh = Box::new(conn);
+                // The heap grows here: the reading thread faults in what comes next.
+                crate::heap_prefault::note_fresh(&*fresh);
+                fresh
+            }
         }
     }
 
