@@ -432,12 +432,21 @@ impl FlowTable {
                 // Spare boxes come back from the output thread, which read them last on the
                 // other core: the next one is asked for now, to be written, a few dozen
                 // packets before a new connection needs it.
-                if self.prefetch_write
-                    && let Some(next) = self.spare.last()
-                {
-                    crate::prefetch::prefetch_write_all(&**next);
-                    if let Some(z) = &next.zeek {
-                        crate::prefetch::prefetch_write_all(&**z);
+                if self.prefetch_write {
+                    // In two steps, so that no pointer is read from a line still coming: the
+                    // box after next, and the parts of the next box (its line with their
+                    // pointers was asked for by the call before).
+                    let n = self.spare.len();
+                    if n >= 2 {
+                        crate::prefetch::prefetch_write_all(&*self.spare[n - 2]);
+                    }
+                    if let Some(next) = self.spare.last() {
+                        for e in &next.ep {
+                            e.analysis.prefetch_buffers_write();
+                        }
+                        if let Some(z) = &next.zeek {
+                            crate::prefetch::prefetch_write_all(&**z);
+                        }
                     }
                 }
                 b

@@ -258,6 +258,17 @@ impl DirAnalysis {
         crate::prefetch::prefetch_slice(&self.rtt_samples);
     }
 
+    /// Asks the CPU for the first line of the unacknowledged segments and of the RTT samples,
+    /// to be written: the buffers of a spare connection, which the output thread read last.
+    pub fn prefetch_buffers_write(&self) {
+        if self.unacked.capacity() > 0 {
+            crate::prefetch::prefetch_write(self.unacked.as_ptr());
+        }
+        if self.rtt_samples.capacity() > 0 {
+            crate::prefetch::prefetch_write(self.rtt_samples.as_ptr());
+        }
+    }
+
     /// Frees what only an open connection needs (the unacknowledged segments, the gaps): the
     /// connection is closed and only stragglers can follow.
     pub fn release(&mut self) {
