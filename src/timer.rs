@@ -132,10 +132,6 @@ impl<T: Copy + Ord> TimerWheel<T> {
     pub fn pop_first(&mut self) -> Option<(Timestamp, T)> {
         self.pop_due(Timestamp(u64::MAX))
     }
-
-    pub fn clear(&mut self) {
-        *self = TimerWheel::default();
-    }
 }
 
 #[cfg(test)]
