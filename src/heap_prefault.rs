@@ -23,10 +23,12 @@
 //! slowly the kernel clears pages at the moment, which varies from minute to minute on the
 //! benchmark's machine), for 5 MiB more peak memory (51 → 56 MiB); the table, whose reading
 //! thread analyses a share too, 429 → 416, 432 → 412, 517 → 456 and 418 → 407 ms, with the
-//! same peak memory. With 32 MiB and the faulting in kept half a huge page ahead: the analysis
+//! same peak memory. With 32 MiB and the faulting in kept a huge page ahead: the analysis
 //! thread's `clear_page_erms` from 1–44 to 0–1 ms, its CPU time 0.547 → 0.503 s (median of
-//! 10 pairs, shorter in 7), JSON's median 625 → 597 ms in a slow spell (10 rounds), for 1
-//! MiB more peak memory.
+//! 10 pairs, shorter in 7), JSON's median 625 → 597 ms in a slow spell (10 rounds), for 1–1.5
+//! MiB more peak memory. Half a huge page ahead, as now, the peak is where it was (58.6–59.6
+//! MiB, pcapng 59.7–60.0), and the analysis thread's `clear_page_erms` 0–2 ms in 5 runs of
+//! 6 (24 ms in one, where malloc outran the reading thread).
 //!
 //! Linux with glibc only (and the kernel from 5.14, for `MADV_POPULATE_WRITE`); elsewhere
 //! these do nothing.
