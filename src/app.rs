@@ -590,9 +590,10 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
     // when it has time to spare: with one analysis thread, or beside its own share. With one
     // analysis thread, the heap is extended 32 MiB at a time: on the benchmark twice in the
     // run instead of 11 times 4 MiB (and 3 times given back 2 MiB), the analysis thread's
-    // time in `clear_page_erms` from 1–44 ms to 0–2 ms (JSON), with the same peak memory.
-    // The table keeps 2 MiB: with 32, the heaps of its two analysing threads kept 14 MiB
-    // more (97 → 111 MiB).
+    // time in `clear_page_erms` from 1–44 ms to 0–2 ms (JSON), with the same peak memory
+    // (but 24 MiB more in the answered SYN flood, 714 → 738 MiB: freed memory up to the pad
+    // stays). The table keeps 2 MiB: with 32, the heaps of its two analysing threads kept
+    // 14 MiB more (97 → 111 MiB).
     const PAD_ONE_ANALYSIS: usize = 32 << 20;
     const PAD_SHARED: usize = 2 << 20;
     if shards == 1 && !first.compressed() {
