@@ -73,7 +73,9 @@ mod linux {
     }
 
     pub fn note_fresh(at: usize) {
-        // Only the analysis thread's notes count; they are in order, so a plain store.
+        // Only the main heap's addresses count, which only the main thread allocates: with the
+        // table, the reading thread's boxes come from its own arena, above the heap's end.
+        // So one thread stores here, and a plain store will do.
         if at < HEAP_END.load(Ordering::Relaxed) && at > USED_TO.load(Ordering::Relaxed) {
             USED_TO.store(at, Ordering::Relaxed);
         }
@@ -147,8 +149,8 @@ pub fn note_fresh<T>(fresh: &T) {
     let _ = fresh;
 }
 
-/// Called by the reading thread after each batch: faults in the heap's growth up to a huge
-/// page past the last fresh allocation noted, if [`enable`] was called.
+/// Called by the reading thread after each batch: faults in the heap's growth up to at least
+/// half a huge page past the last fresh allocation noted, if [`enable`] was called.
 pub fn fault_in_growth() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     linux::fault_in_growth();
