@@ -194,7 +194,10 @@ impl ConnTable {
             .chain(self.shard_frames.iter().map(|frames| &frames[..]))
             .collect();
         let mut next = vec![0usize; shards.len()];
-        let (mut order, mut frames) = (Vec::new(), Vec::new());
+        // Sized once: grown by doubling, these lists (5 MB for 200,000 rows) had the kernel
+        // clear twice their size in fresh pages at the table's end.
+        let most = shards.iter().map(|shard| shard.len()).sum();
+        let (mut order, mut frames) = (Vec::with_capacity(most), Vec::with_capacity(most));
         loop {
             // The shard whose next row opened first.
             let mut first: Option<(u64, usize)> = None;
@@ -221,12 +224,15 @@ impl ConnTable {
     /// The rows in id order, each with its id: its place in the merged order once shards are
     /// merged and renumbered, its own otherwise.
     fn ordered(&self) -> Vec<(u64, &Row)> {
+        let mut rows = Vec::with_capacity(self.order.as_ref().map_or(self.rows.len(), Vec::len));
         match &self.order {
-            Some(order) => (order.iter().zip(1..))
-                .filter_map(|(&(s, slot), id)| Some((id, self.shard(s)[slot].as_ref()?)))
-                .collect(),
-            None => self.rows.iter().flatten().map(|r| (r.id, r)).collect(),
+            Some(order) => rows.extend(
+                (order.iter().zip(1..))
+                    .filter_map(|(&(s, slot), id)| Some((id, self.shard(s)[slot].as_ref()?))),
+            ),
+            None => rows.extend(self.rows.iter().flatten().map(|r| (r.id, r))),
         }
+        rows
     }
 
     /// The row's cells, in the order of `HEADER`.
