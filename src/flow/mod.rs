@@ -576,9 +576,11 @@ impl FlowTable {
         (kept.len(), kept.iter().copied().max().unwrap_or(0))
     }
 
-    /// Takes back the box of a connection the caller is done with, to reuse it.
+    /// Takes back the box of a connection the caller is done with, to reuse it. Once the
+    /// input is being closed out, every box is kept, none freed: nothing will reuse them,
+    /// and the run ends right after (freeing them is left to whoever drops the table).
     pub fn recycle(&mut self, conn: Box<Connection>) {
-        if self.spare.len() < 4096 {
+        if self.spare.len() < 4096 || self.finishing.is_some() {
             self.spare.push(conn);
         }
     }
