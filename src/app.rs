@@ -295,7 +295,7 @@ impl Pipeline {
     }
 
     /// Takes in the counts and the table rows of another shard, closed out.
-    fn absorb(&mut self, mut other: Pipeline) {
+    fn absorb(&mut self, other: &mut Pipeline) {
         self.summary.add_shard(&other.summary);
         if let (Some(mine), Some(theirs)) = (self.renderer.table(), other.renderer.table()) {
             mine.merge(theirs);
@@ -695,7 +695,11 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
             closed = Err(e);
         }
         closed = closed.and(closed_out.unwrap_or_else(|| q.close_out(end)));
-        p.absorb(q);
+        p.absorb(&mut q);
+        // Not freed, as `p` is not below: freeing the reading thread's shard (its flow table,
+        // connections and spare boxes) one allocation at a time took 3.6–4.0 ms of the
+        // table's end.
+        std::mem::forget(q);
     }
     if shards > 1 {
         p.renumber();
