@@ -587,19 +587,20 @@ fn run_read(opts: &Options, words: &[String]) -> ExitCode {
         crate::cores::reserve_for_analysis();
     }
     // The reading thread faults in the heap this thread grows (see `heap_prefault.rs`),
-    // when it has time to spare: with one analysis thread, or beside its own share. With one
-    // analysis thread, the heap is extended 32 MiB at a time: on the benchmark twice in the
-    // run instead of 11 times 4 MiB (and 3 times given back 2 MiB), the analysis thread's
-    // time in `clear_page_erms` from 1–44 ms to 0–2 ms (JSON), with the same peak memory
-    // (but 24 MiB more in the answered SYN flood, 714 → 738 MiB: freed memory up to the pad
-    // stays). The table keeps 2 MiB: with 32, the heaps of its two analysing threads kept
-    // 14 MiB more (97 → 111 MiB).
-    const PAD_ONE_ANALYSIS: usize = 32 << 20;
-    const PAD_SHARED: usize = 2 << 20;
+    // when it has time to spare: with one analysis thread, or beside its own share. For JSON
+    // and Zeek the heap is extended 32 MiB at a time: on the benchmark twice in the run
+    // instead of 11 times 4 MiB (and 3 times given back 2 MiB), the analysis thread's time
+    // in `clear_page_erms` from 1–44 ms to 0–2 ms (JSON), with the same peak memory (but 24
+    // MiB more in the answered SYN flood, 714 → 738 MiB: freed memory up to the pad stays).
+    // The others keep 2 MiB: with 32, the table's two analysing threads kept 14 MiB more (97
+    // → 111 MiB), and text's peak memory was 117 MiB instead of 94–96, for no time gained.
+    const PAD_LARGE: usize = 32 << 20;
+    const PAD_SMALL: usize = 2 << 20;
     if shards == 1 && !first.compressed() {
-        crate::heap_prefault::enable(PAD_ONE_ANALYSIS);
+        let large = matches!(opts.format, Format::Json | Format::Zeek);
+        crate::heap_prefault::enable(if large { PAD_LARGE } else { PAD_SMALL });
     } else if reader_share {
-        crate::heap_prefault::enable(PAD_SHARED);
+        crate::heap_prefault::enable(PAD_SMALL);
     }
     let mut p = pipeline(opts, nanosecond, threaded, main_shard);
     let receivers = if reader_share { 1 } else { shards };
